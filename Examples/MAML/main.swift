@@ -1,0 +1,1 @@
+print("maml: not yet written")

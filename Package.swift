@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+// Hypergradient: a tape-based reverse/forward-mode AD engine (`AutoDiff`) with a bilevel-optimisation
+// layer (`Bilevel`) on top. No package dependencies: only the Swift toolchain.
+import PackageDescription
+
+let package = Package(
+    name: "Hypergradient",
+    products: [
+        .library(name: "AutoDiff", targets: ["AutoDiff"]),
+        .library(name: "Bilevel", targets: ["Bilevel"]),
+        .executable(name: "bench", targets: ["bench"]),
+        .executable(name: "maml", targets: ["maml"]),
+    ],
+    targets: [
+        .target(name: "AutoDiff"),
+        .target(name: "Bilevel", dependencies: ["AutoDiff"]),
+        .target(name: "Workloads", dependencies: ["AutoDiff"]),
+        .executableTarget(
+            name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads"], path: "Benchmarks"),
+        .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel"], path: "Examples/MAML"),
+        .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
+        .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

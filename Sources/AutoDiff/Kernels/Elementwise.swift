@@ -1,0 +1,160 @@
+/// Raw loops over contiguous storage. They see constant tensors only (no traces) and return constants.
+enum Elementwise {
+    /// `f` applied to every element.
+    @inline(__always)
+    static func map(_ x: Tensor, _ f: (Double) -> Double) -> Tensor {
+        let n = x.count
+        let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+            x.scalars.withUnsafeBufferPointer { src in
+                for i in 0..<n { buffer[i] = f(src[i]) }
+            }
+            initialized = n
+        }
+        return Tensor(shape: x.shape, scalars: out, trace: nil)
+    }
+
+    /// `f` applied element-wise to `a` and `b` after broadcasting them to a common shape.
+    ///
+    /// Fast paths: equal shapes, a one-element operand, and a trailing-axes operand (a row); any other
+    /// NumPy-compatible pair is broadcast explicitly first.
+    @inline(__always)
+    static func zip(_ a: Tensor, _ b: Tensor, op: String, _ f: (Double, Double) -> Double) -> Tensor {
+        if a.shape == b.shape { return zipSameShape(a.scalars, b.scalars, shape: a.shape, f) }
+        let shape = require(try Shapes.broadcast(a.shape, b.shape, op: op))
+        if b.count == 1 && shape == a.shape {
+            let s = b.scalars[0]
+            return map(a) { f($0, s) }
+        }
+        if a.count == 1 && shape == b.shape {
+            let s = a.scalars[0]
+            return map(b) { f(s, $0) }
+        }
+        if shape == a.shape && a.shape.hasSuffix(b.shape) {
+            return zipRows(a.scalars, b.scalars, shape: shape) { f($0, $1) }
+        }
+        if shape == b.shape && b.shape.hasSuffix(a.shape) {
+            return zipRows(b.scalars, a.scalars, shape: shape) { f($1, $0) }
+        }
+        let ea = broadcast(a, to: shape), eb = broadcast(b, to: shape)
+        return zipSameShape(ea.scalars, eb.scalars, shape: shape, f)
+    }
+
+    @inline(__always)
+    private static func zipSameShape(
+        _ a: [Double], _ b: [Double], shape: [Int], _ f: (Double, Double) -> Double
+    ) -> Tensor {
+        let n = a.count
+        let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for i in 0..<n { buffer[i] = f(pa[i], pb[i]) }
+                }
+            }
+            initialized = n
+        }
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// `f(big[i], row[i mod row.count])`.
+    @inline(__always)
+    private static func zipRows(
+        _ big: [Double], _ row: [Double], shape: [Int], _ f: (Double, Double) -> Double
+    ) -> Tensor {
+        let n = big.count, r = row.count
+        let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+            big.withUnsafeBufferPointer { pa in
+                row.withUnsafeBufferPointer { pr in
+                    var start = 0
+                    while start < n {
+                        for j in 0..<r { buffer[start + j] = f(pa[start + j], pr[j]) }
+                        start += r
+                    }
+                }
+            }
+            initialized = n
+        }
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// `x` repeated along new leading axes and along its extent-1 axes to fill `shape`.
+    static func broadcast(_ x: Tensor, to shape: [Int]) -> Tensor {
+        if x.shape == shape { return x.detached }
+        let total = shape.reduce(1, *)
+        if x.count == 1 { return Tensor(shape: shape, scalars: Array(repeating: x.scalars[0], count: total), trace: nil) }
+        let strides = Shapes.broadcastStrides(of: x.shape, to: shape)
+        var out = [Double](repeating: 0, count: total)
+        x.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                forEachIndex(shape: shape, strides: strides) { flat, source in dst[flat] = src[source] }
+            }
+        }
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// The sum of `x` over the axes along which `shape` was broadcast to `x.shape`: the adjoint of
+    /// `broadcast(_:to:)`.
+    static func sumToShape(_ x: Tensor, _ shape: [Int]) -> Tensor {
+        if x.shape == shape { return x.detached }
+        let total = shape.reduce(1, *)
+        var out = [Double](repeating: 0, count: total)
+        if total == 1 {
+            out[0] = x.scalars.withUnsafeBufferPointer { src in src.reduce(0, +) }
+        } else if x.shape.hasSuffix(shape) {
+            x.scalars.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    var start = 0
+                    while start < src.count {
+                        for j in 0..<total { dst[j] += src[start + j] }
+                        start += total
+                    }
+                }
+            }
+        } else {
+            let strides = Shapes.broadcastStrides(of: shape, to: x.shape)
+            x.scalars.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    forEachIndex(shape: x.shape, strides: strides) { flat, target in dst[target] += src[flat] }
+                }
+            }
+        }
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// Visits every multi-index of `shape` in row-major order, passing its flat index and the offset
+    /// `Σ index[k] * strides[k]`.
+    static func forEachIndex(shape: [Int], strides: [Int], _ body: (Int, Int) -> Void) {
+        let total = shape.reduce(1, *)
+        guard total > 0 else { return }
+        var index = [Int](repeating: 0, count: shape.count)
+        var offset = 0
+        for flat in 0..<total {
+            body(flat, offset)
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                offset += strides[axis]
+                if index[axis] < shape[axis] { break }
+                offset -= strides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+
+    /// Adds `other` into `x` element by element; both constants of one shape.
+    static func addInPlace(_ x: inout Tensor, _ other: Tensor) {
+        let n = x.count
+        other.scalars.withUnsafeBufferPointer { src in
+            x.scalars.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<n { dst[i] += src[i] }
+            }
+        }
+    }
+}
+
+extension Array where Element == Int {
+    /// Whether `suffix` equals the trailing elements of `self`.
+    func hasSuffix(_ suffix: [Int]) -> Bool {
+        suffix.count <= count && Array(self[(count - suffix.count)...]) == suffix
+    }
+}

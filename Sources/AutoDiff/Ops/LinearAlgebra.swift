@@ -1,0 +1,99 @@
+// Matrix products, transpose, dot and squared norm.
+
+/// The matrix product `a · b` for matrix·matrix, matrix·vector and vector·matrix operands.
+///
+/// Vectors are treated as a row (left operand) or a column (right operand) and the result drops that
+/// axis again, so `matmul(A, x)` of shapes `[m, k]`, `[k]` has shape `[m]`.
+///
+/// - Precondition: ranks are 1 or 2 (not both 1: use `dot`) and the inner extents agree; the message
+///   names both shapes.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let shape = require(try Shapes.matmul(a.shape, b.shape))
+    let a2 = a.rank == 1 ? a.reshaped(to: [1, a.count]) : a
+    let b2 = b.rank == 1 ? b.reshaped(to: [b.count, 1]) : b
+    return matmul(a2, b2, transposeA: false, transposeB: false).reshaped(to: shape)
+}
+
+/// `op(a) · op(b)` for matrices, where `op` transposes when asked; no transposed copy is made.
+///
+/// With `C = op(A) op(B)` and adjoint `G`: `∂A = G op(B)ᵀ` (or its transpose `op(B) Gᵀ` when
+/// `transposeA`), `∂B = op(A)ᵀ G` (or `Gᵀ op(A)` when `transposeB`); the JVP is
+/// `op(Ȧ) op(B) + op(A) op(Ḃ)`.
+///
+/// - Precondition: both are rank 2 and the inner extents of `op(a)` and `op(b)` agree.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+    precondition(
+        a.rank == 2 && b.rank == 2,
+        "\(AutoDiffError.shapeMismatch(op: "matmul(_:_:transposeA:transposeB:)", lhs: a.shape, rhs: b.shape, reason: "both operands must be matrices"))")
+    let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
+    let k2 = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
+    precondition(
+        k == k2,
+        "\(AutoDiffError.shapeMismatch(op: "matmul(transposeA: \(transposeA), transposeB: \(transposeB))", lhs: a.shape, rhs: b.shape, reason: "inner extents \(k) and \(k2) differ"))")
+    return Primitive.binary(
+        a, b,
+        value: { a, b in
+            var out = [Double](repeating: 0, count: m * n)
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    out.withUnsafeMutableBufferPointer { pc in
+                        MatmulKernel.gemm(
+                            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                            a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                    }
+                }
+            }
+            return Tensor(shape: [m, n], scalars: out, trace: nil)
+        },
+        jvpA: { t, _, b, _ in matmul(t, b, transposeA: transposeA, transposeB: transposeB) },
+        jvpB: { t, a, _, _ in matmul(a, t, transposeA: transposeA, transposeB: transposeB) },
+        vjpA: { g, _, b, _ in
+            transposeA
+                ? matmul(b, g, transposeA: transposeB, transposeB: true)
+                : matmul(g, b, transposeA: false, transposeB: !transposeB)
+        },
+        vjpB: { g, a, _, _ in
+            transposeB
+                ? matmul(g, a, transposeA: true, transposeB: transposeA)
+                : matmul(a, g, transposeA: !transposeA, transposeB: false)
+        })
+}
+
+/// The inner product `Σ aᵢ bᵢ` of two tensors of one shape, as a scalar.
+///
+/// - Precondition: equal shapes.
+public func dot(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(
+        a.shape == b.shape,
+        "\(AutoDiffError.shapeMismatch(op: "dot", lhs: a.shape, rhs: b.shape, reason: "dot needs equal shapes"))")
+    if a.rank == 1 { return matmul(a.reshaped(to: [1, a.count]), b.reshaped(to: [b.count, 1])).reshaped(to: []) }
+    return (a * b).sum()
+}
+
+extension Tensor {
+    /// The transpose of a matrix (a rank-1 or rank-0 tensor is returned unchanged). Linear: its JVP and
+    /// VJP are transposes too.
+    public var transposed: Tensor {
+        guard rank == 2 else {
+            precondition(rank < 2, "transposed: only matrices are transposed; the shape is \(shape)")
+            return self
+        }
+        let rows = shape[0], cols = shape[1]
+        return Primitive.unary(
+            self,
+            value: { x in
+                var out = [Double](repeating: 0, count: x.count)
+                x.scalars.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for i in 0..<rows { for j in 0..<cols { dst[j * rows + i] = src[i * cols + j] } }
+                    }
+                }
+                return Tensor(shape: [cols, rows], scalars: out, trace: nil)
+            },
+            jvp: { t, _, _ in t.transposed },
+            vjp: { g, _, _ in g.transposed })
+    }
+
+    /// `Σ xᵢ²`, as a scalar. Gradient `2x`.
+    public func squaredNorm() -> Tensor { dot(self, self) }
+}

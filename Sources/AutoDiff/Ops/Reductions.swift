@@ -1,0 +1,95 @@
+import Foundation
+
+// Sums, means and log-sum-exp, over all elements or along one axis.
+
+extension Tensor {
+    /// The sum of all elements, as a scalar. JVP `Σ t`; VJP: the adjoint broadcast to `shape`.
+    public func sum() -> Tensor { sum(toShape: []) }
+
+    /// The mean of all elements, as a scalar.
+    ///
+    /// - Precondition: the tensor is not empty.
+    public func mean() -> Tensor {
+        precondition(count > 0, "\(AutoDiffError.emptyTensor(op: "mean()"))")
+        return sum() / Double(count)
+    }
+
+    /// The sum along `axis` (negative counts from the end); the axis is removed from the shape.
+    /// JVP: the same sum of the tangent; VJP: the adjoint repeated along `axis`.
+    ///
+    /// - Precondition: `axis` is an axis of the tensor.
+    public func sum(alongAxis axis: Int) -> Tensor {
+        let a = require(try Shapes.normalize(axis: axis, of: shape, op: "sum(alongAxis:)"))
+        let kept = shape.enumerated().map { $0.offset == a ? 1 : $0.element }
+        var reduced = shape
+        reduced.remove(at: a)
+        return sum(toShape: kept).reshaped(to: reduced)
+    }
+
+    /// The mean along `axis`; the axis is removed from the shape.
+    ///
+    /// - Precondition: `axis` is an axis of the tensor with a non-zero extent.
+    public func mean(alongAxis axis: Int) -> Tensor {
+        let a = require(try Shapes.normalize(axis: axis, of: shape, op: "mean(alongAxis:)"))
+        precondition(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "mean(alongAxis: \(axis))"))")
+        return sum(alongAxis: a) / Double(shape[a])
+    }
+
+    /// The same tensor with an axis of extent 1 inserted at `axis` (a reshape).
+    public func expandingShape(at axis: Int) -> Tensor {
+        precondition(axis >= 0 && axis <= rank, "expandingShape(at:): axis \(axis) is out of range for shape \(shape)")
+        var s = shape
+        s.insert(1, at: axis)
+        return reshaped(to: s)
+    }
+
+    /// `log Σ exp(x)` over all elements, computed as `m + log Σ exp(x − m)` with `m = max x` so it
+    /// neither overflows nor underflows. Derivative: `softmax(x) = exp(x − y)`.
+    ///
+    /// - Precondition: the tensor is not empty.
+    public func logSumExp() -> Tensor {
+        precondition(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp()"))")
+        return Primitive.unary(
+            self,
+            value: { x in Tensor(Tensor.stableLogSumExp(x.scalars[...])) },
+            jvp: { t, x, y in (t * exp(x - y)).sum() },
+            vjp: { g, x, y in g * exp(x - y) })
+    }
+
+    /// `log Σ exp(x)` along `axis` (removed from the shape), stabilised by the maximum of each slice.
+    /// Derivative: the softmax of each slice.
+    ///
+    /// - Precondition: `axis` is an axis with a non-zero extent.
+    public func logSumExp(alongAxis axis: Int) -> Tensor {
+        let a = require(try Shapes.normalize(axis: axis, of: shape, op: "logSumExp(alongAxis:)"))
+        precondition(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp(alongAxis: \(axis))"))")
+        return Primitive.unary(
+            self,
+            value: { x in Tensor.logSumExpKernel(x, axis: a) },
+            jvp: { t, x, y in (t * exp(x - y.expandingShape(at: a))).sum(alongAxis: a) },
+            vjp: { g, x, y in g.expandingShape(at: a) * exp(x - y.expandingShape(at: a)) })
+    }
+
+    /// `m + log Σ exp(v − m)` with `m = max v` (`-∞` for all `-∞`).
+    static func stableLogSumExp(_ v: ArraySlice<Double>) -> Double {
+        guard let m = v.max(), m.isFinite else { return v.max() ?? -.infinity }
+        var s = 0.0
+        for z in v { s += Foundation.exp(z - m) }
+        return m + Foundation.log(s)
+    }
+
+    private static func logSumExpKernel(_ x: Tensor, axis: Int) -> Tensor {
+        let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        var reduced = x.shape
+        reduced.remove(at: axis)
+        var out = [Double](repeating: 0, count: outer * inner)
+        var slice = [Double](repeating: 0, count: n)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                for k in 0..<n { slice[k] = x.scalars[(o * n + k) * inner + i] }
+                out[o * inner + i] = stableLogSumExp(slice[...])
+            }
+        }
+        return Tensor(shape: reduced, scalars: out, trace: nil)
+    }
+}

@@ -1,0 +1,126 @@
+// Reshape, slicing, indexing and concatenation. All are linear, so their JVPs repeat the op on the
+// tangent and their VJPs are the adjoint layout change (reshape back, embed into zeros, slice).
+
+extension Tensor {
+    /// The same elements arranged as `shape` (row-major order kept; storage shared until written).
+    ///
+    /// - Precondition: `shape` holds as many elements as the tensor; the message names both shapes.
+    public func reshaped(to shape: [Int]) -> Tensor {
+        if shape == self.shape { return self }
+        require(try Shapes.reshape(self.shape, to: shape))
+        return Primitive.unary(
+            self,
+            value: { Tensor(shape: shape, scalars: $0.scalars, trace: nil) },
+            jvp: { t, _, _ in t.reshaped(to: shape) },
+            vjp: { g, x, _ in g.reshaped(to: x.shape) })
+    }
+
+    /// The elements `range` along `axis`; the axis keeps its place with extent `range.count`.
+    /// VJP: the adjoint embedded into zeros of the input's shape.
+    ///
+    /// - Precondition: `axis` is an axis and `range` lies within its extent.
+    public func slice(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
+        let a = require(try Shapes.normalize(axis: axis, of: shape, op: "slice(alongAxis:_:)"))
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape[a],
+            "slice(alongAxis: \(axis), \(range)): the range is outside 0..<\(shape[a]) for shape \(shape)")
+        if range == 0..<shape[a] { return self }
+        let full = shape
+        return Primitive.unary(
+            self,
+            value: { ShapeKernel.slice($0, axis: a, range) },
+            jvp: { t, _, _ in t.slice(alongAxis: a, range) },
+            vjp: { g, _, _ in g.embedded(in: full, alongAxis: a, at: range.lowerBound) })
+    }
+
+    /// `self` placed at offset `start` along `axis` inside zeros of `shape`: the adjoint of `slice`.
+    /// VJP: the slice of the adjoint at the same place.
+    ///
+    /// - Precondition: `shape` equals the tensor's shape except along `axis`, where it fits.
+    public func embedded(in shape: [Int], alongAxis axis: Int, at start: Int) -> Tensor {
+        let a = require(try Shapes.normalize(axis: axis, of: shape, op: "embedded(in:alongAxis:at:)"))
+        let range = start..<(start + (rank == shape.count ? self.shape[a] : -1))
+        precondition(
+            rank == shape.count && start >= 0 && range.upperBound <= shape[a]
+                && (0..<rank).allSatisfy { $0 == a || self.shape[$0] == shape[$0] },
+            "\(AutoDiffError.shapeMismatch(op: "embedded(in:alongAxis: \(axis), at: \(start))", lhs: self.shape, rhs: shape, reason: "the first does not fit inside the second at that place"))")
+        if self.shape == shape { return self }
+        return Primitive.unary(
+            self,
+            value: { ShapeKernel.embed($0, in: shape, axis: a, at: start) },
+            jvp: { t, _, _ in t.embedded(in: shape, alongAxis: a, at: start) },
+            vjp: { g, _, _ in g.slice(alongAxis: a, range) })
+    }
+
+    /// The sub-tensor at `index` along the first axis (that axis removed): row `index` of a matrix,
+    /// element `index` of a vector (as a scalar).
+    public subscript(index: Int) -> Tensor {
+        precondition(rank >= 1, "Tensor[\(index)]: a scalar has no axis to index")
+        precondition(index >= 0 && index < shape[0], "Tensor[\(index)]: index out of range 0..<\(shape[0]) for shape \(shape)")
+        return slice(alongAxis: 0, index..<(index + 1)).reshaped(to: Array(shape.dropFirst()))
+    }
+
+    /// The sub-tensor of the entries `range` along the first axis.
+    public subscript(range: Range<Int>) -> Tensor { slice(alongAxis: 0, range) }
+}
+
+/// The tensors joined along `axis`; all other extents must agree.
+/// VJP: input `i` receives its slice of the adjoint; JVP: each tangent embedded at its place.
+///
+/// - Precondition: at least one tensor, equal ranks, and equal extents off `axis`; the message names
+///   the first offending shape.
+public func concatenate(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor {
+    precondition(!tensors.isEmpty, "\(AutoDiffError.invalidArgument(op: "concatenate", reason: "no tensors given"))")
+    let first = tensors[0].shape
+    let a = require(try Shapes.normalize(axis: axis, of: first, op: "concatenate"))
+    for t in tensors {
+        precondition(
+            t.rank == first.count && (0..<first.count).allSatisfy { $0 == a || t.shape[$0] == first[$0] },
+            "\(AutoDiffError.shapeMismatch(op: "concatenate(alongAxis: \(axis))", lhs: first, rhs: t.shape, reason: "extents off the concatenation axis must agree"))")
+    }
+    if tensors.count == 1 { return tensors[0] }
+    var offsets = [0]
+    for t in tensors { offsets.append(offsets.last! + t.shape[a]) }
+    var shape = first
+    shape[a] = offsets.last!
+    return Primitive.nary(
+        tensors,
+        value: { parts in
+            var out = Tensor(zeros: shape)
+            for (i, p) in parts.enumerated() { ShapeKernel.copy(p, into: &out, axis: a, at: offsets[i]) }
+            return out
+        },
+        jvp: { i, t, _, _ in t.embedded(in: shape, alongAxis: a, at: offsets[i]) },
+        vjp: { i, g, _, _ in g.slice(alongAxis: a, offsets[i]..<offsets[i + 1]) })
+}
+
+/// Copy loops for the layout ops, viewing a tensor as `[outer, extent along axis, inner]`.
+enum ShapeKernel {
+    static func slice(_ x: Tensor, axis: Int, _ range: Range<Int>) -> Tensor {
+        let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        var shape = x.shape
+        shape[axis] = range.count
+        var out = [Double]()
+        out.reserveCapacity(outer * range.count * inner)
+        for o in 0..<outer {
+            out.append(contentsOf: x.scalars[((o * n + range.lowerBound) * inner)..<((o * n + range.upperBound) * inner)])
+        }
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    static func embed(_ x: Tensor, in shape: [Int], axis: Int, at start: Int) -> Tensor {
+        var out = Tensor(zeros: shape)
+        copy(x, into: &out, axis: axis, at: start)
+        return out
+    }
+
+    /// Writes `part` into `out` at offset `start` along `axis`.
+    static func copy(_ part: Tensor, into out: inout Tensor, axis: Int, at start: Int) {
+        let outer = out.shape[..<axis].reduce(1, *), n = out.shape[axis], inner = out.shape[(axis + 1)...].reduce(1, *)
+        let width = part.shape[axis] * inner
+        for o in 0..<outer {
+            let dst = (o * n + start) * inner
+            out.scalars.replaceSubrange(dst..<(dst + width), with: part.scalars[(o * width)..<((o + 1) * width)])
+        }
+    }
+}

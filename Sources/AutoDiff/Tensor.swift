@@ -1,0 +1,108 @@
+/// A dense, row-major tensor of `Double` with value semantics (copy-on-write storage).
+///
+/// A `Tensor` is what every differentiable function in this library consumes and produces. Besides its
+/// `shape` and `scalars` it may carry a *trace*: the record that it was computed inside an active
+/// differentiation level (see `gradient(at:of:)`, `jvp(at:direction:of:)`). Traces are invisible to
+/// users; they are what lets ops record themselves on the right tape when transforms are nested.
+///
+/// Scalars are rank-0 tensors (`shape == []`, one element).
+public struct Tensor {
+    /// The extent of each axis, outermost first. `[]` for a scalar.
+    public internal(set) var shape: [Int]
+    /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.
+    public internal(set) var scalars: [Double]
+    /// Where this value sits in the active differentiation levels, or `nil` for a constant.
+    var trace: Trace?
+
+    /// Internal memberwise initialiser; callers guarantee `scalars.count == shape product`.
+    init(shape: [Int], scalars: [Double], trace: Trace?) {
+        self.shape = shape
+        self.scalars = scalars
+        self.trace = trace
+    }
+
+    /// A rank-0 tensor holding `scalar`.
+    public init(_ scalar: Double) {
+        self.init(shape: [], scalars: [scalar], trace: nil)
+    }
+
+    /// A rank-1 tensor holding `scalars`.
+    public init(_ scalars: [Double]) {
+        self.init(shape: [scalars.count], scalars: scalars, trace: nil)
+    }
+
+    /// A tensor of the given `shape` holding `scalars` in row-major order.
+    ///
+    /// - Precondition: every extent is non-negative and `scalars.count` equals the product of `shape`;
+    ///   the message names both.
+    public init(shape: [Int], scalars: [Double]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative extent in shape \(shape)")
+        let count = shape.reduce(1, *)
+        precondition(
+            scalars.count == count,
+            "Tensor(shape:scalars:): shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
+        self.init(shape: shape, scalars: scalars, trace: nil)
+    }
+
+    /// A tensor of the given `shape` filled with `value`.
+    public init(repeating value: Double, shape: [Int]) {
+        self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+    }
+
+    /// A tensor of zeros with the given `shape`.
+    public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
+
+    /// A tensor of ones with the given `shape`.
+    public init(ones shape: [Int]) { self.init(repeating: 1, shape: shape) }
+
+    /// A tensor of the given `shape` whose element at flat index `i` is `generator(i)`.
+    public init(shape: [Int], generator: (Int) -> Double) {
+        self.init(shape: shape, scalars: (0..<shape.reduce(1, *)).map(generator))
+    }
+
+    /// The number of axes.
+    public var rank: Int { shape.count }
+    /// The number of elements.
+    public var count: Int { scalars.count }
+    /// The single element of a one-element tensor.
+    ///
+    /// - Precondition: `count == 1`; the message names the shape otherwise.
+    public var scalar: Double {
+        precondition(count == 1, "Tensor.scalar: expected one element, the shape is \(shape)")
+        return scalars[0]
+    }
+
+    /// The same values with every differentiation trace removed: a constant.
+    ///
+    /// Use it to stop gradients (`x.detached` has derivative zero with respect to `x`).
+    public var detached: Tensor { Tensor(shape: shape, scalars: scalars, trace: nil) }
+
+    /// Whether any element is NaN or infinite.
+    public var hasNonFinite: Bool { scalars.contains { !$0.isFinite } }
+
+    /// A constant tensor of the same shape as `self`, filled with `value`.
+    func filled(with value: Double) -> Tensor {
+        Tensor(shape: shape, scalars: Array(repeating: value, count: count), trace: nil)
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    /// A compact rendering: the shape and up to eight elements.
+    public var description: String {
+        let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
+        let more = count > 8 ? ", … (\(count) elements)" : ""
+        return shape.isEmpty ? "Tensor(\(scalars.first ?? .nan))" : "Tensor(shape: \(shape), [\(shown)\(more)])"
+    }
+}
+
+extension Tensor {
+    /// Whether two tensors have equal shapes and element-wise values within `tolerance`
+    /// (absolute, scaled by `max(1, |a|, |b|)`).
+    public func isApproximatelyEqual(to other: Tensor, tolerance: Double = 1e-12) -> Bool {
+        guard shape == other.shape else { return false }
+        for (a, b) in zip(scalars, other.scalars) where abs(a - b) > tolerance * max(1, abs(a), abs(b)) {
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,138 @@
+// Reverse mode: vjp, gradient, valueWithGradient (one, two and many arguments).
+
+extension Level {
+    /// Back-propagates `seed` from entry `output` through the tape and returns the adjoints of
+    /// `wanted` (a `nil` adjoint means no path leads there).
+    ///
+    /// Pullbacks run as ordinary tensor ops, so when outer levels are active the adjoints they produce
+    /// are recorded there: this is what makes the backward pass differentiable. The level itself must be
+    /// inactive, so nothing is recorded on the tape being walked.
+    func backpropagate(from output: Int, seed: Tensor, to wanted: [Int]) -> [Tensor?] {
+        precondition(!isActive, "internal: a level is back-propagated only after it is closed")
+        guard output >= 0 else { return wanted.map { _ in nil } }
+        let keep = Set(wanted)
+        var adjoints = [Tensor?](repeating: nil, count: output + 1)
+        adjoints[output] = seed
+        for i in stride(from: output, through: 0, by: -1) {
+            guard let g = adjoints[i] else { continue }
+            let node = nodes[i]
+            let first = Int(node.firstEdge)
+            switch node.pullback {
+            case .leaf:
+                continue
+            case let .unary(pullback):
+                Level.accumulate(&adjoints[edges[first]], pullback(g))
+            case let .binary(pullback):
+                let (da, db) = pullback(g)
+                if let da { Level.accumulate(&adjoints[edges[first]], da) }
+                if let db { Level.accumulate(&adjoints[edges[first + 1]], db) }
+            case let .nary(pullback):
+                for (k, d) in pullback(g).enumerated() {
+                    if let d { Level.accumulate(&adjoints[edges[first + k]], d) }
+                }
+            }
+            if !keep.contains(i) { adjoints[i] = nil }
+        }
+        return wanted.map { $0 >= 0 ? adjoints[$0] : nil }
+    }
+
+    /// `total += contribution`, in place when both are constants.
+    @inline(__always)
+    private static func accumulate(_ total: inout Tensor?, _ contribution: Tensor) {
+        guard total != nil else {
+            total = contribution
+            return
+        }
+        if total!.activeTrace == nil && contribution.activeTrace == nil {
+            Elementwise.addInPlace(&total!, contribution)
+        } else {
+            total = total! + contribution
+        }
+    }
+}
+
+/// The value of `f` at `xs` and its pullback: the map from a cotangent of the output (same shape) to
+/// the cotangents of every argument, `v ↦ (∂f/∂xᵢ)ᵀ v`. The pullback may be called any number of times.
+///
+/// The pullback's results are themselves differentiable by any enclosing transform.
+///
+/// - Precondition (pullback): the cotangent has the output's shape.
+public func valueWithPullback(
+    at xs: [Tensor], of f: ([Tensor]) -> Tensor
+) -> (value: Tensor, pullback: (Tensor) -> [Tensor]) {
+    let level = Level(.reverse)
+    let tracked = xs.map { level.track($0) }
+    let y = f(tracked)
+    let value = y.primal(at: level)
+    let output = y.entry(at: level)
+    let inputs = tracked.map { $0.entry(at: level) }
+    level.isActive = false
+    let pullback: (Tensor) -> [Tensor] = { v in
+        precondition(
+            v.shape == value.shape,
+            "\(AutoDiffError.shapeMismatch(op: "pullback", lhs: v.shape, rhs: value.shape, reason: "the cotangent must have the output's shape"))")
+        let adjoints = level.backpropagate(from: output, seed: v, to: inputs)
+        return zip(adjoints, xs).map { $0 ?? $1.constantZeros }
+    }
+    return (value, pullback)
+}
+
+/// The value of `f` at `x` and its pullback `v ↦ (∂f/∂x)ᵀ v` (a vector-Jacobian product).
+public func vjp(at x: Tensor, of f: (Tensor) -> Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+    let (value, pullback) = valueWithPullback(at: [x]) { f($0[0]) }
+    return (value, { pullback($0)[0] })
+}
+
+/// The value of `f` at `(x, y)` and its pullback `v ↦ ((∂f/∂x)ᵀ v, (∂f/∂y)ᵀ v)`.
+public func vjp(
+    at x: Tensor, _ y: Tensor, of f: (Tensor, Tensor) -> Tensor
+) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+    let (value, pullback) = valueWithPullback(at: [x, y]) { f($0[0], $0[1]) }
+    return (value, { v in let g = pullback(v); return (g[0], g[1]) })
+}
+
+/// The value of a scalar function and its gradient with respect to every argument.
+///
+/// - Precondition: `f` returns one element; otherwise the message says so and names the shape.
+public func valueWithGradient(at xs: [Tensor], of f: ([Tensor]) -> Tensor) -> (value: Tensor, gradients: [Tensor]) {
+    let (value, pullback) = valueWithPullback(at: xs, of: f)
+    precondition(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "gradient", shape: value.shape))")
+    return (value, pullback(value.filled(with: 1)))
+}
+
+/// The value of a scalar function `f` at `x` and its gradient `∇f(x)` (reverse mode, one sweep).
+///
+/// - Precondition: `f` returns one element.
+public func valueWithGradient(at x: Tensor, of f: (Tensor) -> Tensor) -> (value: Tensor, gradient: Tensor) {
+    let (value, gradients) = valueWithGradient(at: [x]) { f($0[0]) }
+    return (value, gradients[0])
+}
+
+/// The value of a scalar `f(x, y)` and both partial gradients `(∇ₓf, ∇ᵧf)`.
+///
+/// - Precondition: `f` returns one element.
+public func valueWithGradient(
+    at x: Tensor, _ y: Tensor, of f: (Tensor, Tensor) -> Tensor
+) -> (value: Tensor, gradient: (Tensor, Tensor)) {
+    let (value, gradients) = valueWithGradient(at: [x, y]) { f($0[0], $0[1]) }
+    return (value, (gradients[0], gradients[1]))
+}
+
+/// The gradient `∇f(x)` of a scalar function (reverse mode). Nestable: `f` may itself take gradients,
+/// and the result may be differentiated again.
+///
+/// ```swift
+/// let g = gradient(at: x) { x in (x * x).sum() }   // 2x
+/// ```
+///
+/// - Precondition: `f` returns one element.
+public func gradient(at x: Tensor, of f: (Tensor) -> Tensor) -> Tensor {
+    valueWithGradient(at: x, of: f).gradient
+}
+
+/// Both partial gradients `(∇ₓf, ∇ᵧf)` of a scalar `f(x, y)`.
+///
+/// - Precondition: `f` returns one element.
+public func gradient(at x: Tensor, _ y: Tensor, of f: (Tensor, Tensor) -> Tensor) -> (Tensor, Tensor) {
+    valueWithGradient(at: x, y, of: f).gradient
+}

@@ -1,0 +1,2 @@
+// The Bilevel module: hypergradient methods on the AutoDiff engine.
+@_exported import AutoDiff

@@ -1,0 +1,2 @@
+// Deterministic workloads of shared/workloads.md.
+import AutoDiff
