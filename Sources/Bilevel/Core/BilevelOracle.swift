@@ -1,0 +1,95 @@
+/// Every derivative a hypergradient method takes of a `BilevelProblem`, counted.
+///
+/// Methods query the problem only through an oracle, so `Diagnostics.counts` is exact and tests can
+/// assert, e.g., that a first-order method never asks for a Hessian-vector product.
+public final class BilevelOracle {
+    /// The problem queried.
+    public let problem: BilevelProblem
+    /// The queries made so far.
+    public private(set) var counts = DerivativeCounts()
+
+    /// An oracle with zero counts.
+    public init(_ problem: BilevelProblem) { self.problem = problem }
+
+    /// `F(x, y)` (not counted: a value, not a derivative).
+    public func upperValue(_ x: Tensor, _ y: Tensor) -> Tensor { problem.upper(x, y) }
+
+    /// `f(x, y)` (not counted).
+    public func lowerValue(_ x: Tensor, _ y: Tensor) -> Tensor { problem.lower(x, y) }
+
+    /// `(∇ₓF, ∇ᵧF)` at `(x, y)`: one reverse sweep.
+    public func upperGradients(_ x: Tensor, _ y: Tensor) -> (x: Tensor, y: Tensor) {
+        counts.gradients += 1
+        let (gx, gy) = gradient(at: x, y, of: problem.upper)
+        return (gx, gy)
+    }
+
+    /// `(∇ₓf, ∇ᵧf)` at `(x, y)`: one reverse sweep.
+    public func lowerGradients(_ x: Tensor, _ y: Tensor) -> (x: Tensor, y: Tensor) {
+        counts.gradients += 1
+        let (gx, gy) = gradient(at: x, y, of: problem.lower)
+        return (gx, gy)
+    }
+
+    /// `(∇²ₓᵧf · v, ∇²ᵧᵧf · v)` at `(x, y)` from one nested sweep (gradient-dot trick
+    /// `∇₍ₓ,ᵧ₎ ⟨∇ᵧf, v⟩`); counts one HVP.
+    public func lowerSecondOrder(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> (xy: Tensor, yy: Tensor) {
+        counts.hvps += 1
+        let (hxy, hyy) = hvp(at: x, y, directions: (Tensor(zeros: x.shape), v), of: problem.lower)
+        return (hxy, hyy)
+    }
+
+    /// `∇²ᵧᵧf · v` at `(x, y)`.
+    public func lowerHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> Tensor {
+        counts.hvps += 1
+        return hvp(at: y, direction: v) { y in problem.lower(x, y) }
+    }
+
+    /// `∇²ₓᵧf · v = ∇ₓ⟨∇ᵧf, v⟩` at `(x, y)`.
+    public func lowerMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> Tensor {
+        counts.mixedProducts += 1
+        return mixedHVP(at: x, y, direction: v, of: problem.lower)
+    }
+
+    /// One inner step `Ψ(s, x)` on constants (no derivative; not counted).
+    public func step(_ state: Tensor, _ x: Tensor, like y0: Tensor) -> Tensor {
+        problem.dynamics.step(state.detached, x.detached, lower: problem.lower, like: y0)
+    }
+
+    /// `Ψ(s, x)` and its tangent `A ṡ + B ẋ` (`A = ∂Ψ/∂s`, `B = ∂Ψ/∂x`): one forward sweep.
+    public func stepJVP(
+        _ state: Tensor, _ x: Tensor, directions: (Tensor, Tensor), like y0: Tensor
+    ) -> (value: Tensor, tangent: Tensor) {
+        counts.jvps += 1
+        let dynamics = problem.dynamics, lower = problem.lower
+        return jvp(at: state, x, directions: directions) { s, x in dynamics.step(s, x, lower: lower, like: y0) }
+    }
+
+    /// `(Aᵀ λ, Bᵀ λ)` for the step at `(s, x)`: one reverse sweep through Ψ (which itself contains a
+    /// gradient, so this is a nested, reverse-over-reverse product).
+    public func stepVJP(_ state: Tensor, _ x: Tensor, cotangent: Tensor, like y0: Tensor) -> (state: Tensor, x: Tensor) {
+        counts.vjps += 1
+        let dynamics = problem.dynamics, lower = problem.lower
+        let (_, pullback) = vjp(at: state, x) { s, x in dynamics.step(s, x, lower: lower, like: y0) }
+        let (ds, dx) = pullback(cotangent)
+        return (ds, dx)
+    }
+
+    /// Runs `steps` inner steps from the state `s0` without recording, checking for NaN/Inf.
+    ///
+    /// - Parameter keepTrajectory: also return every state `s_0 … s_steps`.
+    /// - Throws: `BilevelError.nonFinite` naming the first step that produced a non-finite value.
+    public func unroll(
+        from s0: Tensor, _ x: Tensor, steps: Int, like y0: Tensor, keepTrajectory: Bool = false
+    ) throws -> (final: Tensor, trajectory: [Tensor]) {
+        var s = s0.detached
+        var trajectory = keepTrajectory ? [s] : []
+        if keepTrajectory { trajectory.reserveCapacity(steps + 1) }
+        for t in 0..<steps {
+            s = step(s, x, like: y0)
+            if s.hasNonFinite { throw BilevelError.nonFinite(quantity: "the inner iterate", step: t + 1) }
+            if keepTrajectory { trajectory.append(s) }
+        }
+        return (s, trajectory)
+    }
+}

@@ -1,0 +1,41 @@
+/// Errors the bilevel layer throws. Each `description` names the quantity, the values and what to do.
+public enum BilevelError: Error, CustomStringConvertible {
+    /// A step count or truncation length is out of range (T = 0, M > T, …).
+    case invalidSteps(name: String, value: Int, requirement: String)
+    /// A tensor argument has the wrong shape.
+    case shapeMismatch(name: String, expected: [Int], actual: [Int])
+    /// A tensor argument has no elements.
+    case emptyTensor(name: String)
+    /// A NaN or infinity appeared (in the inputs, or at inner step `step`).
+    case nonFinite(quantity: String, step: Int?)
+    /// An iterative solver stopped at its iteration cap above its tolerance (thrown in strict mode).
+    case didNotConverge(solver: String, iterations: Int, residual: Double, tolerance: Double)
+    /// A parameter is outside its valid range.
+    case invalidArgument(name: String, reason: String)
+    /// The constraints admit no point.
+    case infeasible(reason: String)
+    /// The active constraints are linearly dependent, so the KKT system is singular.
+    case degenerateActiveSet(reason: String)
+
+    /// A sentence naming the problem and its values.
+    public var description: String {
+        switch self {
+        case let .invalidSteps(name, value, requirement):
+            return "\(name) = \(value) is invalid: \(requirement)"
+        case let .shapeMismatch(name, expected, actual):
+            return "\(name) has shape \(actual) but shape \(expected) is required"
+        case let .emptyTensor(name):
+            return "\(name) is empty (a zero extent in its shape)"
+        case let .nonFinite(quantity, step):
+            return "\(quantity) contains NaN or infinity" + (step.map { " at inner step \($0); reduce the step size" } ?? "")
+        case let .didNotConverge(solver, iterations, residual, tolerance):
+            return "\(solver) did not converge: relative residual \(residual) after \(iterations) iterations (tolerance \(tolerance))"
+        case let .invalidArgument(name, reason):
+            return "\(name): \(reason)"
+        case let .infeasible(reason):
+            return "the constraints are infeasible: \(reason)"
+        case let .degenerateActiveSet(reason):
+            return "degenerate active set: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,65 @@
+@_exported import AutoDiff
+
+/// A bilevel problem `min_x F(x, y*(x))  s.t.  y*(x) = argmin_y f(x, y)`, with the lower level solved
+/// approximately by `innerSteps` iterations of an inner dynamics `y_t = Ψ(y_{t−1}, x)`.
+///
+/// `upper` and `lower` are ordinary closures over tensors written with `AutoDiff` ops; every derivative a
+/// method needs (gradients, Hessian-vector and mixed products, JVPs and VJPs of Ψ) is taken from them by
+/// the engine, through a counted `BilevelOracle`.
+public struct BilevelProblem {
+    /// The upper (outer) objective `F(x, y)`; must return a scalar.
+    public var upper: (Tensor, Tensor) -> Tensor
+    /// The lower (inner) objective `f(x, y)`; must return a scalar.
+    public var lower: (Tensor, Tensor) -> Tensor
+    /// The inner dynamics Ψ that approximates `argmin_y f(x, y)`.
+    public var dynamics: InnerDynamics
+    /// The number T of inner steps the unrolled methods differentiate through, and the default inner
+    /// iteration budget of the others.
+    public var innerSteps: Int
+    /// Optional mini-batch form of the lower objective: the mean lower loss over the given sample
+    /// indices (`0..<lowerSampleCount`). Stochastic oracles and per-sample methods use it.
+    public var lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)?
+    /// The number of samples `lowerBatch` draws from.
+    public var lowerSampleCount: Int
+    /// Optional mini-batch form of the upper objective, as `lowerBatch`.
+    public var upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)?
+    /// The number of samples `upperBatch` draws from.
+    public var upperSampleCount: Int
+
+    /// A problem from its two objectives and the inner dynamics.
+    ///
+    /// - Parameters:
+    ///   - upper: `F(x, y)`, scalar.
+    ///   - lower: `f(x, y)`, scalar.
+    ///   - dynamics: Ψ, default gradient descent with step 0.1.
+    ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
+    public init(
+        upper: @escaping (Tensor, Tensor) -> Tensor,
+        lower: @escaping (Tensor, Tensor) -> Tensor,
+        dynamics: InnerDynamics = .gradientDescent(step: 0.1),
+        innerSteps: Int = 100,
+        lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
+        upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0
+    ) {
+        self.upper = upper
+        self.lower = lower
+        self.dynamics = dynamics
+        self.innerSteps = innerSteps
+        self.lowerBatch = lowerBatch
+        self.lowerSampleCount = lowerSampleCount
+        self.upperBatch = upperBatch
+        self.upperSampleCount = upperSampleCount
+    }
+
+    /// Checks the arguments every method receives: finite `x` and `y0` with at least one element, and
+    /// `innerSteps ≥ 1`.
+    ///
+    /// - Throws: `BilevelError.invalidSteps`, `.emptyTensor`, `.nonFinite`.
+    public func validate(x: Tensor, y0: Tensor) throws {
+        guard innerSteps >= 1 else { throw BilevelError.invalidSteps(name: "innerSteps (T)", value: innerSteps, requirement: "T ≥ 1") }
+        guard x.count > 0 else { throw BilevelError.emptyTensor(name: "x") }
+        guard y0.count > 0 else { throw BilevelError.emptyTensor(name: "y0") }
+        guard !x.hasNonFinite else { throw BilevelError.nonFinite(quantity: "x", step: nil) }
+        guard !y0.hasNonFinite else { throw BilevelError.nonFinite(quantity: "y0", step: nil) }
+    }
+}
