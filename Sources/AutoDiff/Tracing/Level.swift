@@ -50,15 +50,15 @@ final class Level {
     let kind: Kind
     /// False once the transform that opened the level has finished with it; traces into an inactive
     /// level are read through to the level below.
-    var isActive = true
+    @exclusivity(unchecked) var isActive = true
     /// For entry `i`, the trace of the same value at the levels below this one.
-    var lowerTraces: [Trace?] = []
+    @exclusivity(unchecked) var lowerTraces: [Trace?] = []
     /// Reverse mode: the tape, one node per recorded op.
-    var nodes: [Node] = []
+    @exclusivity(unchecked) var nodes: [Node] = []
     /// Reverse mode: input entries of every node, concatenated (`-1` marks an untracked input).
-    var edges: [Int] = []
+    @exclusivity(unchecked) var edges: [Int] = []
     /// Forward mode: the tangent of entry `i`.
-    var tangents: [Tensor] = []
+    @exclusivity(unchecked) var tangents: [Tensor] = []
 
     /// Opens a new level above all existing ones.
     init(_ kind: Kind) {

@@ -24,17 +24,17 @@ enum Primitive {
         vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
     ) -> Tensor {
         guard let trace = x.activeTrace else { return value(x) }
-        return tracedUnary(x, trace.level, value: value, jvp: jvp, vjp: vjp)
+        return tracedUnary(x, trace, value: value, jvp: jvp, vjp: vjp)
     }
 
     static func tracedUnary(
-        _ x: Tensor, _ level: Level,
+        _ x: Tensor, _ trace: Trace,
         value: (Tensor) -> Tensor,
         jvp: (Tensor, Tensor, Tensor) -> Tensor,
         vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
     ) -> Tensor {
-        let entry = x.entry(at: level)
-        let px = x.primal(at: level)
+        let level = trace.level, entry = trace.index
+        let px = Tensor(shape: x.shape, scalars: x.scalars, trace: level.lowerTraces[entry])
         let y = unary(px, value: value, jvp: jvp, vjp: vjp)
         let index: Int
         switch level.kind {
@@ -62,20 +62,23 @@ enum Primitive {
         vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
         vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
     ) -> Tensor {
-        guard let level = highestLevel(a.activeTrace, b.activeTrace) else { return value(a, b) }
-        return tracedBinary(a, b, level, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
+        let ta = a.activeTrace, tb = b.activeTrace
+        guard let level = highestLevel(ta, tb) else { return value(a, b) }
+        return tracedBinary(a, ta, b, tb, level, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
     }
 
     static func tracedBinary(
-        _ a: Tensor, _ b: Tensor, _ level: Level,
+        _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level,
         value: (Tensor, Tensor) -> Tensor,
         jvpA: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
         jvpB: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
         vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
         vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
     ) -> Tensor {
-        let ea = a.entry(at: level), eb = b.entry(at: level)
-        let pa = a.primal(at: level), pb = b.primal(at: level)
+        let ea = ta.map { $0.level === level ? $0.index : -1 } ?? -1
+        let eb = tb.map { $0.level === level ? $0.index : -1 } ?? -1
+        let pa = ea >= 0 ? Tensor(shape: a.shape, scalars: a.scalars, trace: level.lowerTraces[ea]) : a
+        let pb = eb >= 0 ? Tensor(shape: b.shape, scalars: b.scalars, trace: level.lowerTraces[eb]) : b
         let y = binary(pa, pb, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
         let index: Int
         switch level.kind {

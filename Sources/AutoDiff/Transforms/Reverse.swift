@@ -10,7 +10,6 @@ extension Level {
     func backpropagate(from output: Int, seed: Tensor, to wanted: [Int]) -> [Tensor?] {
         precondition(!isActive, "internal: a level is back-propagated only after it is closed")
         guard output >= 0 else { return wanted.map { _ in nil } }
-        let keep = Set(wanted)
         var adjoints = [Tensor?](repeating: nil, count: output + 1)
         adjoints[output] = seed
         for i in stride(from: output, through: 0, by: -1) {
@@ -31,7 +30,7 @@ extension Level {
                     if let d { Level.accumulate(&adjoints[edges[first + k]], d) }
                 }
             }
-            if !keep.contains(i) { adjoints[i] = nil }
+            adjoints[i] = nil  // leaves (the only entries returned) never reach here
         }
         return wanted.map { $0 >= 0 ? adjoints[$0] : nil }
     }
