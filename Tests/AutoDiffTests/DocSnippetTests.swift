@@ -8,11 +8,12 @@ final class DocSnippetTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The lines of `text` with surrounding white space removed and blank lines dropped.
+    /// The lines of `text` with surrounding white space removed; blank lines and `import` lines (a test
+    /// imports its modules once, at the top) dropped.
     static func normalizedLines(_ text: String) -> [String] {
         text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
+            .filter { !$0.isEmpty && !$0.hasPrefix("import ") }
     }
 
     /// The bodies of the ```swift fences of a Markdown text.
@@ -45,8 +46,8 @@ final class DocSnippetTests: XCTestCase {
     }
 
     func testEveryDocumentationSnippetIsCompiled() throws {
-        let docs = root.appendingPathComponent("Docs")
-        var pages = [root.appendingPathComponent("README.md")]
+        let docs = Self.root.appendingPathComponent("Docs")
+        var pages = [Self.root.appendingPathComponent("README.md")]
         pages += try FileManager.default.contentsOfDirectory(at: docs, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "md" }
         let compiled = try Self.compiledSources()
