@@ -1,0 +1,177 @@
+// Dense linear solves: `solve` (LU with partial pivoting) and `choleskySolve` (symmetric positive
+// definite). Both are differentiable to any order: their rules are written with the solves themselves.
+
+/// The solution `y = A⁻¹ b` of a square system, by LU factorisation with partial pivoting.
+///
+/// `b` is a vector `[n]` or a matrix `[n, k]` of right-hand sides. Rules (with `y = A⁻¹ b`):
+/// JVP `ẏ = A⁻¹ (ḃ − Ȧ y)`; VJP `b̄ = A⁻ᵀ ȳ`, `Ā = −b̄ yᵀ`.
+///
+/// - Precondition: `a` is square `[n, n]`, `b` is `[n]` or `[n, k]`, and `a` is not (numerically)
+///   singular; the messages name the shapes or the pivot.
+public func solve(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let n = checkLinearSystem("solve", a, b)
+    return Primitive.binary(
+        a, b,
+        value: { a, b in
+            guard let factors = LUFactors(a.scalars, n: n) else {
+                preconditionFailure("\(AutoDiffError.invalidArgument(op: "solve", reason: "the \(n)×\(n) matrix is singular to working precision (a zero pivot in LU with partial pivoting)"))")
+            }
+            return Tensor(shape: b.shape, scalars: factors.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
+        },
+        jvpA: { t, a, _, y in solve(a, -matmul(t, y)) },
+        jvpB: { t, a, _, _ in solve(a, t) },
+        vjpA: { g, a, _, y in -outerProduct(solve(a.transposed, g), y) },
+        vjpB: { g, a, _, _ in solve(a.transposed, g) })
+}
+
+/// The solution `y = A⁻¹ b` of a symmetric positive definite system by Cholesky factorisation `A = L Lᵀ`,
+/// or `nil` when `A` is not numerically positive definite (a non-positive pivot), so a caller can fall
+/// back to `solve`.
+///
+/// Only the lower triangle of `a` is read. Rules as `solve`, with `A⁻ᵀ = A⁻¹`: JVP `ẏ = A⁻¹ (ḃ − Ȧ y)`;
+/// VJP `b̄ = A⁻¹ ȳ`, `Ā = −b̄ yᵀ`.
+///
+/// - Precondition: `a` is square and symmetric (to 1e-8 relative), `b` is `[n]` or `[n, k]`.
+public func choleskySolve(_ a: Tensor, _ b: Tensor) -> Tensor? {
+    let n = checkLinearSystem("choleskySolve", a, b)
+    let scale = a.scalars.reduce(0) { max($0, abs($1)) }
+    for i in 0..<n { for j in 0..<i where abs(a.scalars[i * n + j] - a.scalars[j * n + i]) > 1e-8 * max(scale, 1) {
+        preconditionFailure("\(AutoDiffError.invalidArgument(op: "choleskySolve", reason: "the matrix is not symmetric: a[\(i)][\(j)] = \(a.scalars[i * n + j]) but a[\(j)][\(i)] = \(a.scalars[j * n + i])"))")
+    } }
+    guard let factor = CholeskyFactor(a.scalars, n: n) else { return nil }
+    return Primitive.binary(
+        a, b,
+        value: { _, b in
+            Tensor(shape: b.shape, scalars: factor.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
+        },
+        jvpA: { t, a, _, y in choleskySolve(a, -matmul(t, y))! },
+        jvpB: { t, a, _, _ in choleskySolve(a, t)! },
+        vjpA: { g, a, _, y in -outerProduct(choleskySolve(a, g)!, y) },
+        vjpB: { g, a, _, _ in choleskySolve(a, g)! })
+}
+
+/// Checks the shapes of `a y = b` and returns n.
+private func checkLinearSystem(_ op: String, _ a: Tensor, _ b: Tensor) -> Int {
+    precondition(
+        a.rank == 2 && a.shape[0] == a.shape[1] && a.shape[0] > 0,
+        "\(AutoDiffError.shapeMismatch(op: op, lhs: a.shape, rhs: b.shape, reason: "the matrix must be square and non-empty"))")
+    let n = a.shape[0]
+    precondition(
+        (b.rank == 1 || b.rank == 2) && b.shape[0] == n,
+        "\(AutoDiffError.shapeMismatch(op: op, lhs: a.shape, rhs: b.shape, reason: "the right-hand side must be [\(n)] or [\(n), k]"))")
+    return n
+}
+
+/// `u vᵀ` for a vector pair, or `U Vᵀ` for matrices of right-hand sides (the shape of `A`).
+private func outerProduct(_ u: Tensor, _ v: Tensor) -> Tensor {
+    u.rank == 1
+        ? matmul(u.reshaped(to: [u.count, 1]), v.reshaped(to: [1, v.count]))
+        : matmul(u, v, transposeA: false, transposeB: true)
+}
+
+/// `P A = L U` of a row-major square matrix (unit lower L and U stored together).
+struct LUFactors {
+    private var lu: [Double]
+    private var pivots: [Int]
+    private let n: Int
+
+    /// Factors `a`; `nil` when a pivot is zero relative to the matrix's scale.
+    init?(_ a: [Double], n: Int) {
+        self.n = n
+        lu = a
+        pivots = Array(0..<n)
+        let tiny = Double.ulpOfOne * Double(n) * a.reduce(0) { max($0, abs($1)) }
+        let ok = lu.withUnsafeMutableBufferPointer { m -> Bool in
+            for k in 0..<n {
+                var p = k
+                for i in (k + 1)..<n where abs(m[i * n + k]) > abs(m[p * n + k]) { p = i }
+                if abs(m[p * n + k]) <= tiny { return false }
+                if p != k {
+                    for j in 0..<n { m.swapAt(k * n + j, p * n + j) }
+                    pivots.swapAt(k, p)
+                }
+                let pivot = m[k * n + k]
+                for i in (k + 1)..<n {
+                    let l = m[i * n + k] / pivot
+                    m[i * n + k] = l
+                    if l != 0 { for j in (k + 1)..<n { m[i * n + j] -= l * m[k * n + j] } }
+                }
+            }
+            return true
+        }
+        if !ok { return nil }
+    }
+
+    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
+    func solve(_ b: [Double], columns k: Int) -> [Double] {
+        var x = [Double](repeating: 0, count: n * k)
+        lu.withUnsafeBufferPointer { m in
+            x.withUnsafeMutableBufferPointer { x in
+                b.withUnsafeBufferPointer { b in
+                    for i in 0..<n { for c in 0..<k { x[i * k + c] = b[pivots[i] * k + c] } }
+                }
+                for i in 0..<n { for j in 0..<i where m[i * n + j] != 0 {
+                    let l = m[i * n + j]
+                    for c in 0..<k { x[i * k + c] -= l * x[j * k + c] }
+                } }
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    for j in (i + 1)..<n {
+                        let u = m[i * n + j]
+                        for c in 0..<k { x[i * k + c] -= u * x[j * k + c] }
+                    }
+                    let d = m[i * n + i]
+                    for c in 0..<k { x[i * k + c] /= d }
+                }
+            }
+        }
+        return x
+    }
+}
+
+/// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular.
+struct CholeskyFactor {
+    private var l: [Double]
+    private let n: Int
+
+    /// Factors `a`; `nil` when a pivot is not positive (A not positive definite).
+    init?(_ a: [Double], n: Int) {
+        self.n = n
+        l = [Double](repeating: 0, count: n * n)
+        let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
+            for j in 0..<n {
+                var d = a[j * n + j]
+                for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
+                if !(d > 0) { return false }
+                let ljj = d.squareRoot()
+                l[j * n + j] = ljj
+                for i in (j + 1)..<n {
+                    var s = a[i * n + j]
+                    for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+                    l[i * n + j] = s / ljj
+                }
+            }
+            return true
+        }
+        if !ok { return nil }
+    }
+
+    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
+    func solve(_ b: [Double], columns k: Int) -> [Double] {
+        var x = b
+        l.withUnsafeBufferPointer { l in
+            x.withUnsafeMutableBufferPointer { x in
+                for i in 0..<n {
+                    for j in 0..<i { let v = l[i * n + j]; for c in 0..<k { x[i * k + c] -= v * x[j * k + c] } }
+                    let d = l[i * n + i]
+                    for c in 0..<k { x[i * k + c] /= d }
+                }
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    for j in (i + 1)..<n { let v = l[j * n + i]; for c in 0..<k { x[i * k + c] -= v * x[j * k + c] } }
+                    let d = l[i * n + i]
+                    for c in 0..<k { x[i * k + c] /= d }
+                }
+            }
+        }
+        return x
+    }
+}

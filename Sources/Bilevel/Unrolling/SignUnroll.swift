@@ -1,0 +1,33 @@
+/// The hypergradient of an unrolled sign-gradient inner loop (sign-GU; seed 000 eq. 13, seed 003 Alg. 1,
+/// Sign-MAML): with `y_t = y_{t−1} − η sign(∇ᵧf(x, y_{t−1}))` the derivative of `sign` is zero almost
+/// everywhere, so `A_t = I` and `B_t = 0` and the unrolled hypergradient reduces to the direct term
+///
+///     ∇F(x) = ∇ₓF(x, y_T).
+///
+/// Cost: T inner steps and one upper gradient (`counts.gradients == 1`), no products; memory O(|y|).
+/// Use it for sign-SGD inner loops, where it is the exact (first-order) unrolled derivative. Needs
+/// `.signGradientDescent` dynamics: for other dynamics the term would be a biased first-order estimate.
+public struct SignUnroll: HypergradientMethod {
+    /// `"sign-GU"`.
+    public var name: String { "sign-GU" }
+
+    /// The sign-unrolled hypergradient.
+    public init() {}
+
+    /// Runs the T sign steps from `y0` and returns `∇ₓF(x, y_T)` and `y_T`.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` for dynamics other than `.signGradientDescent`,
+    ///   `.nonFinite` naming the inner step, plus what `validate` throws.
+    public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
+        try problem.validate(x: x, y0: y0)
+        guard case .signGradientDescent = problem.dynamics else {
+            throw BilevelError.invalidArgument(name: "SignUnroll dynamics", reason: "needs .signGradientDescent inner dynamics, got \(problem.dynamics)")
+        }
+        let oracle = BilevelOracle(problem)
+        return try timed(oracle) { diagnostics in
+            let yT = try oracle.runInner(from: y0, x, steps: problem.innerSteps, like: y0).final
+            diagnostics.innerSteps = problem.innerSteps
+            return (oracle.upperGradients(x, yT).x, yT)
+        }
+    }
+}
