@@ -14,7 +14,7 @@ let package = Package(
     targets: [
         .target(name: "AutoDiff"),
         .target(name: "Bilevel", dependencies: ["AutoDiff"]),
-        .target(name: "Workloads", dependencies: ["AutoDiff"]),
+        .target(name: "Workloads", dependencies: ["AutoDiff", "Bilevel"]),
         .executableTarget(
             name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads"], path: "Benchmarks"),
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel"], path: "Examples/MAML"),

@@ -1,2 +1,0 @@
-// Deterministic workloads of shared/workloads.md.
-import AutoDiff
