@@ -72,6 +72,22 @@ final class ReverseUnrollTests: XCTestCase {
         }
     }
 
+    func testEmptyAndNonFiniteInputsThrow() {
+        let problem = ridge.problem(steps: 3)
+        XCTAssertThrowsError(try ReverseUnroll().hypergradient(of: problem, at: Tensor(zeros: [0]), from: Tensor(zeros: [ridge.d]))) {
+            guard case BilevelError.emptyTensor = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try ForwardUnroll().hypergradient(of: problem, at: ridge.x0, from: Tensor(zeros: [0]))) {
+            guard case BilevelError.emptyTensor = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try Implicit(solver: .exact).hypergradient(of: problem, at: ridge.x0, innerSolution: Tensor(zeros: [0]))) {
+            guard case BilevelError.emptyTensor = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try Implicit(solver: .exact).hypergradient(of: problem, at: ridge.x0, innerSolution: Tensor(repeating: .nan, shape: [ridge.d]))) {
+            guard case BilevelError.nonFinite = $0 else { return XCTFail("\($0)") }
+        }
+    }
+
     func testStateShapeChangeThrows() {
         let problem = BilevelProblem(
             upper: { _, y in y.sum() }, lower: { x, y in (x * y).sum() },

@@ -27,10 +27,11 @@ public struct ForwardUnroll: HypergradientMethod {
         return try timed(oracle) { diagnostics in
             var state = dynamics.initialState(y0)
             var columns = [Tensor](repeating: Tensor(zeros: state.shape), count: d)
+            let basis = (0..<d).map { i in Tensor(shape: x.shape) { $0 == i ? 1 : 0 } }
             for t in 1...problem.innerSteps {
                 var next = state
                 for i in 0..<d {
-                    let (value, tangent) = oracle.stepJVP(state, x, directions: (columns[i], basisVector(i, like: x)), like: y0)
+                    let (value, tangent) = oracle.stepJVP(state, x, directions: (columns[i], basis[i]), like: y0)
                     columns[i] = tangent
                     if i == 0 { next = value }
                 }
@@ -47,9 +48,4 @@ public struct ForwardUnroll: HypergradientMethod {
             return (upper.x + Tensor(shape: x.shape, scalars: implicitPart), yT)
         }
     }
-}
-
-/// The i-th standard basis tensor `e_i` of the shape of `x`.
-private func basisVector(_ i: Int, like x: Tensor) -> Tensor {
-    Tensor(shape: x.shape) { $0 == i ? 1 : 0 }
 }

@@ -1,0 +1,62 @@
+/// The record of an outer optimisation run by `minimize`.
+public struct OuterTrajectory {
+    /// `F(x_k, ŷ_k)` at every outer step k, with ŷ_k the method's inner solution at `x_k`.
+    public var upperValues: [Double] = []
+    /// `‖g_k‖₂`, the norm of the hypergradient estimate at every outer step.
+    public var hypergradientNorms: [Double] = []
+    /// The method's diagnostics at every outer step.
+    public var diagnostics: [Diagnostics] = []
+    /// The final upper variable `x_K` (after the last update and projection).
+    public var x: Tensor
+    /// The last inner solution ŷ_{K−1} returned by the method.
+    public var innerSolution: Tensor
+}
+
+/// Minimises the hyperobjective `x ↦ F(x, y*(x))` with hypergradients from `method`:
+///
+///     g_k = method.hypergradient(of: problem, at: x_k, from: y_start),   x_{k+1} = P(update(x_k, g_k)),
+///
+/// where `update` is the optimizer's rule and P the optional projection onto the feasible upper set.
+/// With `warmStart`, each inner loop starts from the previous inner solution (`y_start = ŷ_{k−1}`),
+/// otherwise always from `y0`.
+///
+/// - Parameters:
+///   - problem: the bilevel problem.
+///   - method: any `HypergradientMethod`.
+///   - x0: the initial upper variable; `y0`: the initial inner iterate.
+///   - optimizer: `.gradientDescent(step:)` or `.adam(step:beta1:beta2:epsilon:)`.
+///   - steps: the number K ≥ 1 of outer steps.
+///   - projection: maps an updated `x` back to the feasible set (must keep its shape), or `nil`.
+///   - warmStart: start each inner loop from the previous inner solution.
+/// - Returns: the per-step values, hypergradient norms and diagnostics, and the final `x`.
+/// - Throws: `BilevelError.invalidSteps` for `steps < 1`, `.invalidArgument` for optimizer parameters,
+///   `.shapeMismatch` when the projection changes the shape, `.nonFinite` naming the outer step when a
+///   hypergradient is NaN/Inf, and whatever the method throws.
+public func minimize(
+    _ problem: BilevelProblem, method: some HypergradientMethod, from x0: Tensor, y0: Tensor,
+    optimizer: OuterOptimizer, steps: Int, projection: ((Tensor) -> Tensor)? = nil, warmStart: Bool = false
+) throws -> OuterTrajectory {
+    guard steps >= 1 else { throw BilevelError.invalidSteps(name: "outer steps", value: steps, requirement: "at least 1") }
+    try optimizer.validate()
+    var state = OuterOptimizerState(optimizer)
+    var x = x0.detached, yStart = y0.detached
+    var trajectory = OuterTrajectory(x: x, innerSolution: yStart)
+    for k in 0..<steps {
+        let result = try method.hypergradient(of: problem, at: x, from: yStart)
+        let g = result.hypergradient
+        guard !g.hasNonFinite else { throw BilevelError.nonFinite(quantity: "the hypergradient at outer step \(k + 1)", step: nil) }
+        trajectory.upperValues.append(problem.upper(x, result.innerSolution).scalar)
+        trajectory.hypergradientNorms.append(g.squaredNorm().scalar.squareRoot())
+        trajectory.diagnostics.append(result.diagnostics)
+        var next = state.update(x, gradient: g)
+        if let projection {
+            next = projection(next)
+            guard next.shape == x.shape else { throw BilevelError.shapeMismatch(name: "projection(x)", expected: x.shape, actual: next.shape) }
+        }
+        x = next.detached
+        trajectory.innerSolution = result.innerSolution
+        if warmStart { yStart = result.innerSolution }
+    }
+    trajectory.x = x
+    return trajectory
+}
