@@ -1,1 +1,35 @@
-print("bench: not yet wired")
+import Foundation
+
+// bench: times every engine transform and hypergradient method on the workloads of
+// shared/workloads.md, and prints a table (and optionally CSV and an SVG chart).
+
+let options: Options
+do {
+    options = try Options(Array(CommandLine.arguments.dropFirst()))
+} catch let error as OptionsError {
+    if error.message.isEmpty {
+        print(Options.usage)
+        exit(0)
+    }
+    FileHandle.standardError.write("bench: \(error.message)\n\(Options.usage)\n".data(using: .utf8)!)
+    exit(2)
+}
+
+var bench = Bench(options: options)
+do {
+    EngineSuite.run(&bench)
+    try BilevelSuite.run(&bench)
+} catch {
+    FileHandle.standardError.write("bench: a workload failed: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
+
+print(bench.table)
+for note in bench.notes { print(note) }
+do {
+    if let path = options.csvPath { try bench.csv.write(toFile: path, atomically: true, encoding: .utf8) }
+    if let path = options.svgPath { try UnrolledChart.svg(from: bench.rows).write(toFile: path, atomically: true, encoding: .utf8) }
+} catch {
+    FileHandle.standardError.write("bench: cannot write output: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// The command line of `bench`.
+struct Options {
+    /// Smallest sizes only (the whole run stays under a minute on 2 cores).
+    var quick = false
+    /// Only rows whose `workload/method/size` contains this substring.
+    var filter: String?
+    /// Where to write the CSV, if anywhere.
+    var csvPath: String?
+    /// Where to write the SVG chart, if anywhere.
+    var svgPath: String?
+    /// Timed runs per row after one warm-up run (at least 1; the default 7).
+    var repeats = 7
+
+    static let usage = """
+        usage: bench [--quick] [--filter <substring>] [--csv <path>] [--svg <path>] [--repeat <n>] [--help]
+
+          --quick              smallest sizes only (under a minute on 2 cores)
+          --filter <substring> only rows whose "workload/method/size" contains <substring>
+          --csv <path>         also write the rows as CSV
+                               (workload,method,size,steps,median_ms,min_ms,peak_mb,ratio,error)
+          --svg <path>         also write a chart of time and peak memory against T (unrolled ridge)
+          --repeat <n>         timed runs per row after one warm-up run (n ≥ 1, default 7)
+          --help               print this help
+        """
+
+    /// Parses `arguments` (without the program name).
+    ///
+    /// - Throws: `OptionsError` naming the offending argument.
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        func value(for option: String) throws -> String {
+            guard let v = rest.popFirst(), !v.hasPrefix("--") else { throw OptionsError("\(option) needs a value") }
+            return v
+        }
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": quick = true
+            case "--filter": filter = try value(for: argument)
+            case "--csv": csvPath = try value(for: argument)
+            case "--svg": svgPath = try value(for: argument)
+            case "--repeat":
+                let text = try value(for: argument)
+                guard let n = Int(text), n >= 1 else { throw OptionsError("--repeat needs a whole number ≥ 1, got '\(text)'") }
+                repeats = n
+            case "--help", "-h": throw OptionsError.help
+            default: throw OptionsError("unknown option '\(argument)'")
+            }
+        }
+    }
+
+    /// Whether the row named by these parts passes `--filter`.
+    func selects(_ workload: String, _ method: String, _ size: String) -> Bool {
+        guard let filter else { return true }
+        return "\(workload)/\(method)/\(size)".contains(filter)
+    }
+}
+
+/// A command-line error (or the request for help).
+struct OptionsError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+    static let help = OptionsError("")
+}
