@@ -1,5 +1,6 @@
 import AutoDiff
 import Foundation
+import _Differentiation
 
 /// P4 of `shared/workloads.md`: a tanh MLP with a softplus loss (batch 128, inputs 32, hidden 64,
 /// 2177 parameters) as a function of its flattened parameters.
@@ -37,7 +38,9 @@ public struct MLPWorkload {
     }
 
     /// `f(θ) = (1/B) Σ_r softplus(−y_r (Σ_h W2[h] tanh(Σ_k X[r][k] W1[k][h] + b1[h]) + b2))`: one node per
-    /// tensor op (matmul, add, tanh, matmul, add, multiply, softplus, mean).
+    /// tensor op (matmul, add, tanh, matmul, add, multiply, softplus, mean). Differentiable by the tape
+    /// and, through the registered rules, by the Swift compiler.
+    @differentiable(reverse, wrt: theta)
     public func loss(_ theta: Tensor) -> Tensor {
         let w1Count = inputs * hidden
         let w1 = theta[0..<w1Count].reshaped(to: [inputs, hidden])
@@ -67,7 +70,9 @@ public struct RosenbrockWorkload {
         direction = Tensor((0..<n).map { cos(0.3 * Double($0 + 1)) })
     }
 
-    /// The Rosenbrock function, with tensor ops over slices (no element loop).
+    /// The Rosenbrock function, with tensor ops over slices (no element loop); differentiable by the
+    /// tape and by the Swift compiler.
+    @differentiable(reverse, wrt: x)
     public func value(_ x: Tensor) -> Tensor {
         let head = x[0..<(n - 1)], tail = x[1..<n]
         let gap = tail - head * head, miss = 1 - head
