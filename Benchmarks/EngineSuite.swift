@@ -20,9 +20,14 @@ enum EngineSuite {
         let hvpReverse = hvp(at: theta, direction: v, of: w.loss).scalars
         let hvpForward = hvp(at: theta, direction: v, mode: .forwardOverReverse, of: w.loss).scalars
         let base = bench.measure("P4-mlp", "function", size: size) { w.loss(theta).scalars }
-        bench.measure("P4-mlp", "gradient", size: size, baseline: base, reference: [directional]) {
+        let tapeGradient = gradient(at: theta, of: w.loss)
+        let tape = bench.measure("P4-mlp", "gradient", size: size, baseline: base, reference: [directional]) {
             [dot(gradient(at: theta, of: w.loss), v).scalar]
         }
+        let compiler = bench.measure("P4-mlp", "compiler-gradient", size: size, baseline: base, reference: tapeGradient.scalars) {
+            compilerGradient(at: theta) { w.loss($0) }.scalars
+        }
+        noteCompilerRatio(&bench, "MLP", compiler: compiler, tape: tape)
         bench.measure("P4-mlp", "hvp-rr", size: size, baseline: base, reference: hvpForward) {
             hvp(at: theta, direction: v, of: w.loss).scalars
         }
@@ -40,9 +45,13 @@ enum EngineSuite {
         let exactGradient = w.exactGradient(x), exactHVP = w.exactHVP(x, v)
         let exactDirectional = zip(exactGradient, v.scalars).map(*).reduce(0, +)
         let base = bench.measure("P4-rosenbrock", "function", size: size) { w.value(x).scalars }
-        bench.measure("P4-rosenbrock", "gradient", size: size, baseline: base, reference: exactGradient) {
+        let tape = bench.measure("P4-rosenbrock", "gradient", size: size, baseline: base, reference: exactGradient) {
             gradient(at: x, of: w.value).scalars
         }
+        let compiler = bench.measure("P4-rosenbrock", "compiler-gradient", size: size, baseline: base, reference: exactGradient) {
+            compilerGradient(at: x) { w.value($0) }.scalars
+        }
+        noteCompilerRatio(&bench, "Rosenbrock n=\(n)", compiler: compiler, tape: tape)
         bench.measure("P4-rosenbrock", "hvp-rr", size: size, baseline: base, reference: exactHVP) {
             hvp(at: x, direction: v, of: w.value).scalars
         }
@@ -52,6 +61,12 @@ enum EngineSuite {
         bench.measure("P4-rosenbrock", "jvp", size: size, baseline: base, reference: [exactDirectional]) {
             [jvp(at: x, direction: v, of: w.value).tangent.scalar]
         }
+    }
+
+    /// Records the compiler-to-tape time ratio of a gradient.
+    static func noteCompilerRatio(_ bench: inout Bench, _ what: String, compiler: Double?, tape: Double?) {
+        guard let compiler, let tape else { return }
+        bench.notes.append(String(format: "%@: compiler-gradient / tape gradient = %.2f", what, compiler / tape))
     }
 
     /// A chain of `length` scalar ops (`y ← sin(y · 1.0000001)`, two ops a step): the per-op cost of
