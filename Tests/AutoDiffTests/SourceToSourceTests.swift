@@ -4,6 +4,16 @@ import _Differentiation
 @testable import AutoDiff
 import Workloads
 
+@differentiable(reverse)
+func predict(_ w: Tensor, _ x: Tensor) -> Tensor {
+    tanh(matmul(x, w)).sum(alongAxis: 1)
+}
+
+@differentiable(reverse, wrt: w)
+func loss(_ w: Tensor, _ x: Tensor, _ y: Tensor) -> Tensor {
+    logisticLoss(logits: predict(w, x), labels: y)
+}
+
 /// Compiler-derived gradients (Swift's `_Differentiation`, using our registered tensor-level rules)
 /// against the tape, on the workloads' losses: they must agree to 1e-12 relative.
 final class SourceToSourceTests: XCTestCase {
@@ -74,6 +84,17 @@ final class SourceToSourceTests: XCTestCase {
             return m.sum() + rows.mean() + s.sum() + t + u + v + w + z.sum() + (1.0 - x.mean()) * (x.mean() - 0.5)
         }
         assertClose(compilerGradient(at: x, of: composite), gradient(at: x, of: composite), "composite")
+    }
+
+    /// The snippet of Docs/source-to-source.md.
+    func testDocumentationSnippet() {
+        let x = Tensor(shape: [4, 3]) { i in Foundation.sin(Double(i)) }
+        let y = Tensor([1, -1, 1, -1])
+        let w = Tensor(shape: [3, 2]) { i in 0.1 * Double(i) }
+        let byCompiler = compilerGradient(at: w) { w in loss(w, x, y) }   // Swift's AD
+        let byTape = gradient(at: w) { w in loss(w, x, y) }               // the tape
+        assertClose(byCompiler, byTape, "documentation snippet")
+        XCTAssertTrue(gradcheck(at: w) { w in loss(w, x, y) }.passes())
     }
 
     /// The tangent vector's zero is shape-less and neutral for every shape.
