@@ -1,6 +1,7 @@
 import AutoDiff
 import Foundation
 import Workloads
+import _Differentiation
 
 /// P4 of workloads.md and the per-op cost of the tape: the engine's transforms against the plain
 /// function.
@@ -11,62 +12,57 @@ enum EngineSuite {
         scalarChain(&bench, length: bench.options.quick ? 100_000 : 1_000_000)
     }
 
-    /// `function`, `gradient`, `hvp-rr`, `hvp-fr`, `jvp`. References: the gradient's directional
-    /// derivative `⟨∇f, v⟩` against the forward-mode `f'(θ)·v` (and back), the two HVPs against each other.
+    /// P4 MLP. References: central differences for the gradient (step 1e-6, error about 1e-9), the
+    /// forward-over-reverse HVP for both HVP rows (they are checked against each other).
     static func mlp(_ bench: inout Bench) {
-        let w = MLPWorkload(), size = "B128-D32-H64", theta = w.theta, v = w.direction
-        let directional = jvp(at: theta, direction: v, of: w.loss).tangent.scalar
-        let reverseDirectional = dot(gradient(at: theta, of: w.loss), v).scalar
-        let hvpReverse = hvp(at: theta, direction: v, of: w.loss).scalars
-        let hvpForward = hvp(at: theta, direction: v, mode: .forwardOverReverse, of: w.loss).scalars
-        let base = bench.measure("P4-mlp", "function", size: size) { w.loss(theta).scalars }
-        let tapeGradient = gradient(at: theta, of: w.loss)
-        let tape = bench.measure("P4-mlp", "gradient", size: size, baseline: base, reference: [directional]) {
-            [dot(gradient(at: theta, of: w.loss), v).scalar]
+        let w = MLPWorkload(), theta = w.theta
+        let differences = (0..<theta.count).map { p -> Double in
+            var plus = theta.scalars, minus = theta.scalars
+            plus[p] += 1e-6
+            minus[p] -= 1e-6
+            return (w.loss(Tensor(plus)).scalar - w.loss(Tensor(minus)).scalar) / 2e-6
         }
-        let compiler = bench.measure("P4-mlp", "compiler-gradient", size: size, baseline: base, reference: tapeGradient.scalars) {
-            compilerGradient(at: theta) { w.loss($0) }.scalars
-        }
-        noteCompilerRatio(&bench, "MLP", compiler: compiler, tape: tape)
-        bench.measure("P4-mlp", "hvp-rr", size: size, baseline: base, reference: hvpForward) {
-            hvp(at: theta, direction: v, of: w.loss).scalars
-        }
-        bench.measure("P4-mlp", "hvp-fr", size: size, baseline: base, reference: hvpReverse) {
-            hvp(at: theta, direction: v, mode: .forwardOverReverse, of: w.loss).scalars
-        }
-        bench.measure("P4-mlp", "jvp", size: size, baseline: base, reference: [reverseDirectional]) {
-            [jvp(at: theta, direction: v, of: w.loss).tangent.scalar]
-        }
+        let reference = hvp(at: theta, direction: w.direction, mode: .forwardOverReverse, of: w.loss).scalars
+        transformRows(&bench, "P4-mlp", size: "B128-D32-H64", at: theta, direction: w.direction,
+                      gradientReference: differences, hvpReference: reference,
+                      function: w.loss, compiled: { w.loss($0) })
     }
 
-    /// The same five rows on Rosenbrock, against its analytic gradient and Hessian.
+    /// P4 Rosenbrock, against its analytic gradient and Hessian.
     static func rosenbrock(_ bench: inout Bench, n: Int) {
-        let w = RosenbrockWorkload(n: n), size = "n\(n)", x = w.x, v = w.direction
-        let exactGradient = w.exactGradient(x), exactHVP = w.exactHVP(x, v)
-        let exactDirectional = zip(exactGradient, v.scalars).map(*).reduce(0, +)
-        let base = bench.measure("P4-rosenbrock", "function", size: size) { w.value(x).scalars }
-        let tape = bench.measure("P4-rosenbrock", "gradient", size: size, baseline: base, reference: exactGradient) {
-            gradient(at: x, of: w.value).scalars
-        }
-        let compiler = bench.measure("P4-rosenbrock", "compiler-gradient", size: size, baseline: base, reference: exactGradient) {
-            compilerGradient(at: x) { w.value($0) }.scalars
-        }
-        noteCompilerRatio(&bench, "Rosenbrock n=\(n)", compiler: compiler, tape: tape)
-        bench.measure("P4-rosenbrock", "hvp-rr", size: size, baseline: base, reference: exactHVP) {
-            hvp(at: x, direction: v, of: w.value).scalars
-        }
-        bench.measure("P4-rosenbrock", "hvp-fr", size: size, baseline: base, reference: exactHVP) {
-            hvp(at: x, direction: v, mode: .forwardOverReverse, of: w.value).scalars
-        }
-        bench.measure("P4-rosenbrock", "jvp", size: size, baseline: base, reference: [exactDirectional]) {
-            [jvp(at: x, direction: v, of: w.value).tangent.scalar]
-        }
+        let w = RosenbrockWorkload(n: n)
+        transformRows(&bench, "P4-rosenbrock", size: "n\(n)", at: w.x, direction: w.direction,
+                      gradientReference: w.exactGradient(w.x), hvpReference: w.exactHVP(w.x, w.direction),
+                      function: w.value, compiled: { w.value($0) })
     }
 
-    /// Records the compiler-to-tape time ratio of a gradient.
-    static func noteCompilerRatio(_ bench: inout Bench, _ what: String, compiler: Double?, tape: Double?) {
-        guard let compiler, let tape else { return }
-        bench.notes.append(String(format: "%@: compiler-gradient / tape gradient = %.2f", what, compiler / tape))
+    /// The rows `function`, `gradient`, `compiler-gradient`, `hvp-rr`, `hvp-fr`, `jvp` of one function,
+    /// each with its ratio to `function`; the JVP is checked against `⟨gradientReference, v⟩`.
+    static func transformRows(
+        _ bench: inout Bench, _ workload: String, size: String, at x: Tensor, direction v: Tensor,
+        gradientReference: [Double], hvpReference: [Double],
+        function f: @escaping (Tensor) -> Tensor, compiled: @differentiable(reverse) @escaping (Tensor) -> Tensor
+    ) {
+        let directional = zip(gradientReference, v.scalars).map(*).reduce(0, +)
+        let base = bench.measure(workload, "function", size: size) { f(x).scalars }
+        let tape = bench.measure(workload, "gradient", size: size, baseline: base, reference: gradientReference) {
+            gradient(at: x, of: f).scalars
+        }
+        let compiler = bench.measure(workload, "compiler-gradient", size: size, baseline: base, reference: gradientReference) {
+            compilerGradient(at: x, of: compiled).scalars
+        }
+        if let compiler, let tape {
+            bench.notes.append(String(format: "%@ %@: compiler-gradient / tape gradient = %.2f", workload, size, compiler / tape))
+        }
+        bench.measure(workload, "hvp-rr", size: size, baseline: base, reference: hvpReference) {
+            hvp(at: x, direction: v, of: f).scalars
+        }
+        bench.measure(workload, "hvp-fr", size: size, baseline: base, reference: hvpReference) {
+            hvp(at: x, direction: v, mode: .forwardOverReverse, of: f).scalars
+        }
+        bench.measure(workload, "jvp", size: size, baseline: base, reference: [directional]) {
+            [jvp(at: x, direction: v, of: f).tangent.scalar]
+        }
     }
 
     /// A chain of `length` scalar ops (`y ← sin(y · 1.0000001)`, two ops a step): the per-op cost of
