@@ -35,7 +35,7 @@ final class DocSnippetTests: XCTestCase {
     /// All Swift sources under the directories that are compiled.
     static func compiledSources() throws -> String {
         var text = ""
-        for dir in ["Tests", "Examples", "Benchmarks"] {
+        for dir in ["Tests", "Examples", "Benchmarks"] where FileManager.default.fileExists(atPath: root.appendingPathComponent(dir).path) {
             let base = root.appendingPathComponent(dir)
             guard let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
             for case let file as URL in files where file.pathExtension == "swift" {

@@ -1,1 +1,0 @@
-print("maml: not yet written")
