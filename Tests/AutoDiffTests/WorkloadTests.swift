@@ -6,6 +6,14 @@ import Workloads
 /// The workloads are built bit-for-bit from shared/workloads.md: spot values below were computed
 /// independently (Python's math module, 17 significant digits) and must match exactly.
 final class WorkloadTests: XCTestCase {
+    /// The central difference `(f(x + h eⱼ) − f(x − h eⱼ)) / 2h`.
+    func centralDifference(_ x: Tensor, _ j: Int, step h: Double = 1e-5, _ f: (Tensor) -> Double) -> Double {
+        var plus = x.scalars, minus = x.scalars
+        plus[j] += h
+        minus[j] -= h
+        return (f(Tensor(shape: x.shape, scalars: plus)) - f(Tensor(shape: x.shape, scalars: minus))) / (2 * h)
+    }
+
     func testRidgeDataMatchesTheFormulas() {
         let p1 = RidgeWorkload(n: 200, d: 20)
         XCTAssertEqual(p1.a.scalars[7 * 20 + 3], -0.8793150489672243)
@@ -29,10 +37,7 @@ final class WorkloadTests: XCTestCase {
         let p1 = RidgeWorkload(n: 200, d: 20)
         let exact = p1.exactHypergradient(p1.x0)
         for j in [0, 7, 19] {
-            var plus = p1.x0, minus = p1.x0
-            plus.scalars[j] += 1e-5
-            minus.scalars[j] -= 1e-5
-            let fd = (p1.upper(plus, p1.solution(plus)).scalar - p1.upper(minus, p1.solution(minus)).scalar) / 2e-5
+            let fd = centralDifference(p1.x0, j) { x in p1.upper(x, p1.solution(x)).scalar }
             XCTAssertEqual(exact.scalars[j], fd, accuracy: 1e-6 * max(1, abs(fd)) + 1e-9, "x[\(j)]")
         }
     }
@@ -42,10 +47,7 @@ final class WorkloadTests: XCTestCase {
         let p1 = RidgeWorkload(n: 200, d: 20)
         let exact = p1.unrolledHypergradient(p1.x0, steps: 10)
         for j in [1, 12] {
-            var plus = p1.x0, minus = p1.x0
-            plus.scalars[j] += 1e-5
-            minus.scalars[j] -= 1e-5
-            let fd = (p1.unrolledValue(plus, steps: 10) - p1.unrolledValue(minus, steps: 10)) / 2e-5
+            let fd = centralDifference(p1.x0, j) { x in p1.unrolledValue(x, steps: 10) }
             XCTAssertEqual(exact.scalars[j], fd, accuracy: 1e-6 * max(1, abs(fd)) + 1e-10, "x[\(j)]")
         }
     }
@@ -57,10 +59,7 @@ final class WorkloadTests: XCTestCase {
         // The exact hypergradient against central differences of x ↦ F(w*(x)) on two coordinates.
         let exact = p3.exactHypergradient(p3.x0, at: w)
         for i in [0, 17] {
-            var plus = p3.x0, minus = p3.x0
-            plus.scalars[i] += 1e-5
-            minus.scalars[i] -= 1e-5
-            let fd = (p3.upper(plus, p3.solution(plus)).scalar - p3.upper(minus, p3.solution(minus)).scalar) / 2e-5
+            let fd = centralDifference(p3.x0, i) { x in p3.upper(x, p3.solution(x)).scalar }
             XCTAssertEqual(exact.scalars[i], fd, accuracy: 1e-6 * max(1, abs(fd)) + 1e-10, "x[\(i)]")
         }
     }
@@ -69,10 +68,7 @@ final class WorkloadTests: XCTestCase {
         let mlp = MLPWorkload()
         let g = gradient(at: mlp.theta, of: mlp.loss)
         for p in [0, 1000, 2100, 2176] {
-            var plus = mlp.theta, minus = mlp.theta
-            plus.scalars[p] += 1e-6
-            minus.scalars[p] -= 1e-6
-            let fd = (mlp.loss(plus).scalar - mlp.loss(minus).scalar) / 2e-6
+            let fd = centralDifference(mlp.theta, p, step: 1e-6) { mlp.loss($0).scalar }
             XCTAssertEqual(g.scalars[p], fd, accuracy: 1e-8, "θ[\(p)]")
         }
         let rosen = RosenbrockWorkload(n: 50)
