@@ -128,13 +128,16 @@ struct LUFactors {
     }
 }
 
-/// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular.
-struct CholeskyFactor {
+/// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular: the raw,
+/// non-differentiable kernel behind `choleskySolve`, exported for solvers that factor a small dense
+/// matrix once and solve with it many times (the active-set QP of the bilevel layer).
+public struct CholeskyFactor {
     private var l: [Double]
-    private let n: Int
+    /// The order n of the factored matrix.
+    public let n: Int
 
-    /// Factors `a`; `nil` when a pivot is not positive (A not positive definite).
-    init?(_ a: [Double], n: Int) {
+    /// Factors the `n × n` row-major `a`; `nil` when a pivot is not positive (A not positive definite).
+    public init?(_ a: [Double], n: Int) {
         self.n = n
         l = [Double](repeating: 0, count: n * n)
         let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
@@ -156,7 +159,7 @@ struct CholeskyFactor {
     }
 
     /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
-    func solve(_ b: [Double], columns k: Int) -> [Double] {
+    public func solve(_ b: [Double], columns k: Int = 1) -> [Double] {
         var x = b
         l.withUnsafeBufferPointer { l in
             x.withUnsafeMutableBufferPointer { x in

@@ -51,6 +51,22 @@ public final class BilevelOracle {
         return mixedHVP(at: x, y, direction: v, of: problem.lower)
     }
 
+    /// `∇ᵧ` of the mini-batch lower loss `problem.lowerBatch(x, y, indices)`: one reverse sweep.
+    ///
+    /// - Precondition: the problem has a `lowerBatch` (callers check and throw first).
+    public func lowerBatchGradient(_ x: Tensor, _ y: Tensor, samples indices: [Int]) -> Tensor {
+        counts.gradients += 1
+        let batch = problem.lowerBatch!
+        return gradient(at: y) { y in batch(x, y, indices) }
+    }
+
+    /// `∇ₓ term(x)` for a scalar term built from the problem's constraint closures (one reverse sweep,
+    /// counted as a gradient).
+    public func constraintGradient(_ x: Tensor, of term: (Tensor) -> Tensor) -> Tensor {
+        counts.gradients += 1
+        return gradient(at: x, of: term)
+    }
+
     /// One inner step `Ψ(s, x)` on constants (no derivative; not counted).
     public func step(_ state: Tensor, _ x: Tensor, like y0: Tensor) -> Tensor {
         problem.dynamics.step(state.detached, x.detached, lower: problem.lower, like: y0)

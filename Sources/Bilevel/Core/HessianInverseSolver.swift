@@ -14,7 +14,13 @@ public protocol HessianInverseSolver {
     func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution
 }
 
-/// The linear system `H v = b` with `H = ∇²ᵧᵧf(x, y)` at a given point.
+/// The linear system `H v = b` with `H = ∇²ᵧᵧf(x, y)` at a given point, optionally restricted to the
+/// null space of the active constraint rows (the KKT system of a constrained lower level).
+///
+/// With a null space with orthogonal projector P, `apply` is `M v = P H P v + (I − P) v`: on `null(A)`
+/// it is the reduced Hessian, on its complement the identity, so M is positive definite whenever H is
+/// positive definite on `null(A)`, and for a right-hand side `P b` every solver returns a `v` in `null(A)`
+/// with `P H v = P b`, the first block row of the KKT system `[H Aᵀ; A 0][v; w] = [b; 0]`.
 public struct LinearSystem {
     /// The oracle whose counted products the solver uses.
     public let oracle: BilevelOracle
@@ -22,22 +28,69 @@ public struct LinearSystem {
     public let x: Tensor
     /// The lower-level point (the inner solution).
     public let y: Tensor
+    /// The null space the system is restricted to, or `nil` for the plain `H v = b`.
+    public let nullSpace: NullSpace?
 
-    /// A system at `(x, y)` for the oracle's problem.
-    public init(oracle: BilevelOracle, x: Tensor, y: Tensor) {
+    /// A system at `(x, y)` for the oracle's problem, restricted to `nullSpace` when given.
+    public init(oracle: BilevelOracle, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil) {
         self.oracle = oracle
         self.x = x
         self.y = y
+        self.nullSpace = nullSpace
     }
 
-    /// `H v` by one counted Hessian-vector product.
-    public func apply(_ v: Tensor) -> Tensor { oracle.lowerHVP(x, y, v) }
+    /// `M v` (`H v` without a null space) by one counted Hessian-vector product.
+    public func apply(_ v: Tensor) -> Tensor {
+        guard let nullSpace else { return oracle.lowerHVP(x, y, v) }
+        let projected = nullSpace.project(v)
+        return nullSpace.project(oracle.lowerHVP(x, y, projected)) + (v - projected)
+    }
 
-    /// The relative residual `‖H v − b‖ / ‖b‖` (one extra product; `‖H v‖` when `b = 0`).
+    /// `P v`, or `v` itself without a null space.
+    public func project(_ v: Tensor) -> Tensor { nullSpace?.project(v) ?? v }
+
+    /// The relative residual `‖M v − b‖ / ‖b‖` (one extra product; `‖M v‖` when `b = 0`).
     public func relativeResidual(of v: Tensor, rhs b: Tensor) -> Double {
         let r = (apply(v) - b).squaredNorm().scalar.squareRoot()
         let nb = b.squaredNorm().scalar.squareRoot()
         return nb > 0 ? r / nb : r
+    }
+}
+
+/// The null space `{v : A v = 0}` of k linearly independent rows `A` (`[k, n]`), held as an orthonormal
+/// basis `Q` of the row space (`A = L Q` by modified Gram–Schmidt, reorthogonalised once), so
+/// `P v = v − Qᵀ (Q v)` for vectors `v` of shape `[n]`.
+public struct NullSpace {
+    /// The orthonormal rows Q, `[k, n]`.
+    public let basis: Tensor
+
+    /// The null space of the rows of `rows` (`[k, n]`).
+    ///
+    /// - Throws: `BilevelError.degenerateActiveSet` naming the first row that is (to relative 10⁻¹⁰) a
+    ///   combination of the rows before it; `names[i]` describes row i in the message.
+    public init(rows: Tensor, names: [String]) throws {
+        precondition(rows.rank == 2 && names.count == rows.shape[0], "NullSpace: rows \(rows.shape) and \(names.count) names")
+        let (k, n) = (rows.shape[0], rows.shape[1])
+        var basis: [[Double]] = []
+        for i in 0..<k {
+            var q = Array(rows.scalars[(i * n)..<((i + 1) * n)])
+            let norm0 = innerProduct(q, q).squareRoot()
+            for _ in 0..<2 { for b in basis {
+                let c = innerProduct(b, q)
+                for j in 0..<n { q[j] -= c * b[j] }
+            } }
+            let norm = innerProduct(q, q).squareRoot()
+            guard norm > 1e-10 * norm0 else {
+                throw BilevelError.degenerateActiveSet(reason: "\(names[i]) is a linear combination of \(names[..<i].joined(separator: ", ")) at y* (the active rows violate LICQ), so the KKT system is singular; remove the redundant constraint")
+            }
+            basis.append(q.map { $0 / norm })
+        }
+        self.basis = Tensor(shape: [k, n], scalars: basis.flatMap { $0 })
+    }
+
+    /// `P v = v − Qᵀ (Q v)`.
+    public func project(_ v: Tensor) -> Tensor {
+        basis.shape[0] == 0 ? v : v - matmul(matmul(basis, v), basis)
     }
 }
 
@@ -53,6 +106,8 @@ public struct LinearSolution {
     public var converged: Bool
     /// Extra facts, one per line (e.g. the error against a reference solve).
     public var notes: [String]
+    /// `‖v − v_ref‖ / ‖v_ref‖` against a reference solve, when the solver was asked to compare.
+    public var referenceError: Double?
 
     /// A solution from its parts.
     public init(solution: Tensor, iterations: Int, residual: Double?, converged: Bool, notes: [String] = []) {

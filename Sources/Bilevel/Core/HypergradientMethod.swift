@@ -44,6 +44,8 @@ public struct Diagnostics: CustomStringConvertible {
     public var residual: Double?
     /// Whether the solver reached its tolerance (true for direct methods).
     public var converged = true
+    /// The relative error of the approximate `H⁻¹ ∇ᵧF` against a reference solve, when requested.
+    public var referenceError: Double?
     /// Wall-clock seconds spent in `hypergradient`.
     public var seconds = 0.0
     /// Anything else worth reporting (one line each).
@@ -57,6 +59,7 @@ public struct Diagnostics: CustomStringConvertible {
         var parts = ["inner steps \(innerSteps)", "\(counts)"]
         if let solverIterations { parts.append("solver iterations \(solverIterations)") }
         if let residual { parts.append("residual \(residual)") }
+        if let referenceError { parts.append("error vs reference solve \(referenceError)") }
         if !converged { parts.append("NOT CONVERGED") }
         parts.append(String(format: "%.3f ms", seconds * 1000))
         return (parts + notes).joined(separator: ", ")
@@ -82,6 +85,17 @@ public struct DerivativeCounts: CustomStringConvertible, Equatable {
     /// `gradients g, HVPs h, …`.
     public var description: String {
         "gradients \(gradients), HVPs \(hvps), mixed \(mixedProducts), JVPs \(jvps), VJPs \(vjps)"
+    }
+
+    /// The counts of two runs added kind by kind (for methods that average several solves).
+    public static func + (a: DerivativeCounts, b: DerivativeCounts) -> DerivativeCounts {
+        var sum = a
+        sum.gradients += b.gradients
+        sum.hvps += b.hvps
+        sum.mixedProducts += b.mixedProducts
+        sum.jvps += b.jvps
+        sum.vjps += b.vjps
+        return sum
     }
 }
 

@@ -25,6 +25,10 @@ public struct BilevelProblem {
     public var upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)?
     /// The number of samples `upperBatch` draws from.
     public var upperSampleCount: Int
+    /// Linear constraints on a vector `y` (`E y = e`, `G y ≤ h`), or `nil` for an unconstrained lower
+    /// level. `KKTImplicit` and `SmoothedImplicit` solve and differentiate the constrained lower level;
+    /// the other methods ignore the constraints.
+    public var constraints: LinearConstraints?
 
     /// A problem from its two objectives and the inner dynamics.
     ///
@@ -33,13 +37,16 @@ public struct BilevelProblem {
     ///   - lower: `f(x, y)`, scalar.
     ///   - dynamics: Ψ, default gradient descent with step 0.1.
     ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
+    ///   - lowerBatch, upperBatch: the mean losses over given sample indices, with their sample counts.
+    ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
     public init(
         upper: @escaping (Tensor, Tensor) -> Tensor,
         lower: @escaping (Tensor, Tensor) -> Tensor,
         dynamics: InnerDynamics = .gradientDescent(step: 0.1),
         innerSteps: Int = 100,
         lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
-        upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0
+        upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
+        constraints: LinearConstraints? = nil
     ) {
         self.upper = upper
         self.lower = lower
@@ -49,6 +56,7 @@ public struct BilevelProblem {
         self.lowerSampleCount = lowerSampleCount
         self.upperBatch = upperBatch
         self.upperSampleCount = upperSampleCount
+        self.constraints = constraints
     }
 
     /// Checks the arguments every method receives: finite `x` and `y0` with at least one element, and

@@ -95,17 +95,7 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
     /// `∇ₓF − ∇²ₓᵧf · H⁻¹ ∇ᵧF` at `(x, y)`, recording the solver's state in `diagnostics`.
     private func implicitTerm(_ oracle: BilevelOracle, _ x: Tensor, _ y: Tensor, _ diagnostics: inout Diagnostics) throws -> Tensor {
         let upper = oracle.upperGradients(x, y)
-        let solution = try solver.solve(LinearSystem(oracle: oracle, x: x, y: y), rhs: upper.y)
-        diagnostics.solverIterations = solution.iterations
-        diagnostics.residual = solution.residual
-        diagnostics.notes += solution.notes
-        if !solution.converged {
-            diagnostics.converged = false
-            if strict {
-                throw BilevelError.didNotConverge(
-                    solver: solver.name, iterations: solution.iterations, residual: solution.residual ?? .nan, tolerance: .nan)
-            }
-        }
-        return upper.x - oracle.lowerMixedProduct(x, y, solution.solution)
+        let v = try solver.solveRecording(LinearSystem(oracle: oracle, x: x, y: y), rhs: upper.y, strict: strict, into: &diagnostics)
+        return upper.x - oracle.lowerMixedProduct(x, y, v)
     }
 }

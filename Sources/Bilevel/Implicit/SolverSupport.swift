@@ -26,3 +26,37 @@ func validateSolverParameters(_ solver: String, count: (name: String, value: Int
     guard step > 0 && step.isFinite else { throw BilevelError.invalidArgument(name: "\(solver).step", reason: "must be a finite positive number, got \(step)") }
     if let tolerance, !(tolerance >= 0) { throw BilevelError.invalidArgument(name: "\(solver).tolerance", reason: "must be ≥ 0, got \(tolerance)") }
 }
+
+extension HessianInverseSolver {
+    /// Solves `system v = b` and records the solver's iterations, residual, notes, reference error and
+    /// convergence in `diagnostics` (the step every implicit method shares).
+    ///
+    /// - Throws: `BilevelError.didNotConverge` when `strict` and the solver missed its tolerance, and
+    ///   whatever the solver throws.
+    func solveRecording(_ system: LinearSystem, rhs b: Tensor, strict: Bool, into diagnostics: inout Diagnostics) throws -> Tensor {
+        let solution = try solve(system, rhs: b)
+        diagnostics.solverIterations = solution.iterations
+        diagnostics.residual = solution.residual
+        diagnostics.referenceError = solution.referenceError
+        diagnostics.notes += solution.notes
+        if !solution.converged {
+            diagnostics.converged = false
+            if strict {
+                throw BilevelError.didNotConverge(
+                    solver: name, iterations: solution.iterations, residual: solution.residual ?? .nan, tolerance: .nan)
+            }
+        }
+        return solution.solution
+    }
+}
+
+extension LinearSystem {
+    /// `‖v − v_ref‖ / ‖v_ref‖` with `v_ref` from `reference` on the same system, or `nil` without one.
+    func referenceError(of v: Tensor, rhs b: Tensor, reference: ConjugateGradient?) throws -> Double? {
+        guard let reference else { return nil }
+        let exact = try reference.solve(self, rhs: b).solution
+        let norm = exact.squaredNorm().scalar.squareRoot()
+        let error = (v - exact).squaredNorm().scalar.squareRoot()
+        return norm > 0 ? error / norm : error
+    }
+}
