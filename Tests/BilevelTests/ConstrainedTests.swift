@@ -202,3 +202,29 @@ struct AnyHessianInverseSolver: HessianInverseSolver {
 
     func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution { try body(system, b) }
 }
+
+/// The box-constrained P1 and P3 workloads: KKT hypergradients against their closed forms, and P1 against
+/// central differences of x ↦ F(w*(x)).
+final class BoxWorkloadTests: XCTestCase {
+    func testBoxRidgeMatchesClosedFormAndFiniteDifferences() throws {
+        let ridge = Fixtures.Ridge(), problem = ridge.boxProblem(), w0 = Tensor(zeros: [ridge.d])
+        let result = try KKTImplicit(solver: .conjugateGradient(tolerance: 1e-14), strict: true).hypergradient(of: problem, at: ridge.x0, from: w0)
+        let w = result.innerSolution.scalars
+        XCTAssertEqual(w.filter { abs($0) < 1e-12 }.count, 11, "\(w)")
+        XCTAssertEqual(w.filter { abs($0 - 0.5) < 1e-12 }.count, 5, "\(w)")
+        XCTAssertLessThan(relativeError(result.hypergradient, ridge.boxExactHypergradient(ridge.x0, at: result.innerSolution)), 1e-10)
+        let numeric = try finiteDifferenceGradient(at: ridge.x0) { x in
+            ridge.upper(x, try ActiveSetLowerSolver().solve(problem, at: x, from: w0).y).scalar
+        }
+        XCTAssertLessThan(relativeError(result.hypergradient, numeric), 1e-6)
+    }
+
+    func testBoxHyperCleaningMatchesClosedForm() throws {
+        let cleaning = Fixtures.Cleaning(), problem = cleaning.boxProblem(), w0 = Tensor(zeros: [cleaning.d])
+        let result = try KKTImplicit(solver: .conjugateGradient(tolerance: 1e-14), strict: true).hypergradient(of: problem, at: cleaning.x0, from: w0)
+        let active = result.innerSolution.scalars.filter { abs(abs($0) - 0.3) < 1e-12 }.count
+        XCTAssertGreaterThan(active, 0)
+        XCTAssertLessThan(active, cleaning.d)
+        XCTAssertLessThan(relativeError(result.hypergradient, cleaning.boxExactHypergradient(cleaning.x0, at: result.innerSolution)), 1e-9)
+    }
+}
