@@ -68,6 +68,16 @@ public struct KKTImplicit<Solver: HessianInverseSolver>: HypergradientMethod {
         }
     }
 
+    /// The KKT hypergradient at a lower solution computed earlier (by `ActiveSetLowerSolver.solve`), with
+    /// no lower-level work: the reduced solve, one mixed product and the constraint gradient.
+    ///
+    /// - Throws: as `hypergradient(of:at:from:)`, except for the lower solve's errors.
+    public func hypergradient(of problem: BilevelProblem, at x: Tensor, lowerSolution lower: ConstrainedSolution) throws -> HypergradientResult {
+        let (constraints, data) = try prepare(problem, x, lower.y)
+        let oracle = BilevelOracle(problem)
+        return try timed(oracle) { diagnostics in (try kktTerm(oracle, x, lower, constraints, data, &diagnostics), lower.y) }
+    }
+
     /// Checks the problem and evaluates its constraints at `x`.
     func prepare(_ problem: BilevelProblem, _ x: Tensor, _ y0: Tensor) throws -> (LinearConstraints, ConstraintData) {
         guard let constraints = problem.constraints else {
