@@ -10,7 +10,7 @@ struct MetaConfig {
     /// Inner step α of the gradient-descent adaptation (MAML, FO-MAML and the baselines).
     var innerStep = 0.01
     /// Inner step of the sign-gradient adaptation (Sign-MAML): every parameter moves by exactly this.
-    var signStep = 0.001
+    var signStep = 0.01
     /// Inner adaptation steps, in meta-training and at meta-test time.
     var innerSteps = 1
     /// Tasks per meta-gradient.
@@ -18,7 +18,7 @@ struct MetaConfig {
     /// Adam step size on the meta-parameters.
     var metaStep = 0.003
     /// Meta-iterations (Adam updates).
-    var iterations = 1000
+    var iterations = 5000
 }
 
 /// The three meta-learners compared, each a pairing of inner dynamics with a hypergradient method of
@@ -39,6 +39,9 @@ enum MetaLearner: CaseIterable {
         case .sign: return "Sign-MAML"
         }
     }
+
+    /// The kind of inner update, for the table: `"gradient"` or `"sign"`.
+    var adaptation: String { self == .sign ? "sign" : "gradient" }
 
     /// The hypergradient method that computes this learner's meta-gradient.
     var method: any HypergradientMethod {

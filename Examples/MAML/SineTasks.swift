@@ -2,12 +2,9 @@ import Bilevel
 import Foundation
 
 /// One few-shot regression task `y = A sin(x − φ)` of Finn et al. (2017): a support set the learner
-/// adapts on and a query set it is scored on, both drawn from the same sine curve.
+/// adapts on and a query set it is scored on, both drawn from the same sine curve (A and φ themselves
+/// stay hidden from the learner).
 struct SineTask {
-    /// The amplitude A ∈ [0.1, 5].
-    let amplitude: Double
-    /// The phase φ ∈ [0, π].
-    let phase: Double
     /// Support inputs, shape `[K, 1]`.
     let supportInputs: Tensor
     /// Support targets `A sin(x − φ)`, shape `[K, 1]`.
@@ -42,8 +39,7 @@ struct SineTaskSampler {
         let phase = Double.pi * generator.nextUniform()
         let (xs, ys) = points(supportSize, amplitude: amplitude, phase: phase)
         let (xq, yq) = points(querySize, amplitude: amplitude, phase: phase)
-        return SineTask(
-            amplitude: amplitude, phase: phase, supportInputs: xs, supportTargets: ys, queryInputs: xq, queryTargets: yq)
+        return SineTask(supportInputs: xs, supportTargets: ys, queryInputs: xq, queryTargets: yq)
     }
 
     /// The next `count` tasks of the stream.

@@ -79,6 +79,7 @@ struct ResultRow {
     let losses: [(mean: Double, standardError: Double)]
 }
 
+/// The parsed command line (bad arguments exit with status 2 before anything runs).
 let options: Options
 do {
     options = try Options(Array(CommandLine.arguments.dropFirst()))
@@ -124,25 +125,23 @@ do {
     ]
     for learner in MetaLearner.allCases {
         let (theta, seconds) = try metaTrain(learner, from: theta0, config: config, taskSeed: options.seed &+ 1)
-        let adaptation = learner == .sign ? "sign" : "gradient"
-        rows.append(ResultRow(label: learner.name, adaptation: adaptation, seconds: seconds,
+        rows.append(ResultRow(label: learner.name, adaptation: learner.adaptation, seconds: seconds,
                               losses: try evaluate(theta, learner.dynamics(config))))
         printError("maml: \(learner.name) meta-trained in \(String(format: "%.1f", seconds)) s")
     }
 
-    /// `mean ± standard error` in a fixed width.
-    func cell(_ loss: (mean: Double, standardError: Double)) -> String {
-        String(format: "%7.3f ± %5.3f", loss.mean, loss.standardError)
+    /// `text` right-aligned in `width` characters (left-aligned when `left`).
+    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return left ? text + fill : fill + text
     }
-    let header = ["method", "adapt", "train s"].enumerated().map { $0.offset == 0 ? $0.element.padding(toLength: 16, withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 9 - $0.element.count)) + $0.element }.joined()
-        + stepCounts.map { "   MSE after \($0) step\($0 == 1 ? " " : "s")".padding(toLength: 20, withPad: " ", startingAt: 0) }.joined()
+    let header = pad("method", 16, left: true) + pad("adapt", 9) + pad("train s", 9)
+        + stepCounts.map { pad("MSE, \($0) step\($0 == 1 ? "" : "s")", 18) }.joined()
     print("\n" + header)
     print(String(repeating: "-", count: header.count))
     for row in rows {
-        let seconds = row.seconds.map { String(format: "%9.1f", $0) } ?? String(repeating: " ", count: 8) + "-"
-        print(row.label.padding(toLength: 16, withPad: " ", startingAt: 0)
-              + String(repeating: " ", count: 9 - row.adaptation.count) + row.adaptation + seconds
-              + row.losses.map { "   " + cell($0) + " " }.joined())
+        print(pad(row.label, 16, left: true) + pad(row.adaptation, 9) + pad(row.seconds.map { String(format: "%.1f", $0) } ?? "-", 9)
+              + row.losses.map { pad(String(format: "%.3f ± %.3f", $0.mean, $0.standardError), 18) }.joined())
     }
     print("(test MSE: mean ± standard error over the \(testTaskCount) held-out tasks)")
 } catch {
