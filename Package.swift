@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "AutoDiff", targets: ["AutoDiff"]),
         .library(name: "Bilevel", targets: ["Bilevel"]),
         .executable(name: "bench", targets: ["bench"]),
+        .executable(name: "maml", targets: ["maml"]),
     ],
     targets: [
         .target(name: "AutoDiff"),
@@ -16,6 +17,7 @@ let package = Package(
         .target(name: "Workloads", dependencies: ["AutoDiff", "Bilevel"]),
         .executableTarget(
             name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads"], path: "Benchmarks"),
+        .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel"], path: "Examples/MAML"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
     ],

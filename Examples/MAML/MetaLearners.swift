@@ -1,0 +1,183 @@
+import Bilevel
+import Foundation
+
+/// The hyper-parameters shared by every meta-learner, so the comparison is like for like.
+struct MetaConfig {
+    /// The network meta-trained.
+    var network = MLP(widths: [1, 40, 40, 1])
+    /// Support (K) and query points per training task.
+    var shots = 10
+    /// Inner step α of the gradient-descent adaptation (MAML, FO-MAML and the baselines).
+    var innerStep = 0.01
+    /// Inner step of the sign-gradient adaptation (Sign-MAML): every parameter moves by exactly this.
+    var signStep = 0.01
+    /// Inner adaptation steps, in meta-training and at meta-test time.
+    var innerSteps = 1
+    /// Tasks per meta-gradient.
+    var metaBatch = 5
+    /// Adam step size on the meta-parameters.
+    var metaStep = 0.003
+    /// Meta-iterations (Adam updates).
+    var iterations = 5000
+}
+
+/// The three meta-learners compared, each a pairing of inner dynamics with a hypergradient method of
+/// the `Bilevel` library.
+enum MetaLearner: CaseIterable {
+    /// Second-order MAML: reverse-mode differentiation through the inner gradient steps (`ReverseUnroll`).
+    case maml
+    /// First-order MAML: the inner gradients treated as constants (`FirstOrderUnroll`).
+    case firstOrder
+    /// Sign-MAML: sign-gradient inner steps, whose exact unrolled derivative is first order (`SignUnroll`).
+    case sign
+
+    /// The name printed in the table.
+    var name: String {
+        switch self {
+        case .maml: return "MAML"
+        case .firstOrder: return "FO-MAML"
+        case .sign: return "Sign-MAML"
+        }
+    }
+
+    /// The kind of inner update, for the table: `"gradient"` or `"sign"`.
+    var adaptation: String { self == .sign ? "sign" : "gradient" }
+
+    /// The hypergradient method that computes this learner's meta-gradient.
+    var method: any HypergradientMethod {
+        switch self {
+        case .maml: return ReverseUnroll()
+        case .firstOrder: return FirstOrderUnroll()
+        case .sign: return SignUnroll()
+        }
+    }
+
+    /// The inner adaptation this learner is trained with (and adapts with at meta-test time).
+    func dynamics(_ config: MetaConfig) -> InnerDynamics {
+        switch self {
+        case .maml, .firstOrder: return .gradientDescent(step: config.innerStep)
+        case .sign: return .signGradientDescent(step: config.signStep)
+        }
+    }
+}
+
+/// The adaptation to one task as a bilevel problem in the displacement form
+///
+///     x = θ (meta-parameters),  y = Δ (adaptation, Δ₀ = 0),  θ' = θ + Δ_T,
+///     lower f(θ, Δ) = L_support(θ + Δ),   upper F(θ, Δ) = L_query(θ + Δ).
+///
+/// Gradient descent on Δ gives `Δ_{t+1} = Δ_t − α ∇L_s(θ + Δ_t)`, i.e. exactly the MAML iterates
+/// `θ_{t+1} = θ_t − α ∇L_s(θ_t)` from `θ_0 = θ`. The displacement is needed because the unrolled methods
+/// differentiate through Ψ and F but treat the starting iterate `y0` as a constant: with `y = θ'` and
+/// `y0 = θ` the path of θ through the starting point would be lost, whereas here `y0 = 0` really is
+/// constant and every dependence on θ passes through Ψ and F, where `ReverseUnroll` sees it.
+func adaptationProblem(
+    _ task: SineTask, network: MLP, dynamics: InnerDynamics, innerSteps: Int
+) -> BilevelProblem {
+    BilevelProblem(
+        upper: { theta, delta in network.loss(theta + delta, task.queryInputs, task.queryTargets) },
+        lower: { theta, delta in network.loss(theta + delta, task.supportInputs, task.supportTargets) },
+        dynamics: dynamics, innerSteps: innerSteps)
+}
+
+/// The first-order unrolled hypergradient `∇ₓF(x, y_T)`: y_T is produced by the problem's dynamics, but
+/// its dependence on x is ignored (the inner Jacobians `A_t`, `B_t` are dropped). For the MAML problem
+/// this is FO-MAML's meta-gradient `∇L_q(θ')`. (`SignUnroll` computes the same term but accepts only
+/// sign dynamics, for which it is exact; here it is a deliberate approximation.)
+struct FirstOrderUnroll: HypergradientMethod {
+    /// `"first-order"`.
+    var name: String { "first-order" }
+
+    /// Runs the T inner steps on constants and returns `∇ₓF(x, y_T)` and `y_T`.
+    ///
+    /// - Throws: what `validate` and the inner loop throw (`BilevelError`).
+    func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
+        try problem.validate(x: x, y0: y0)
+        let oracle = BilevelOracle(problem)
+        return try timed(oracle) { diagnostics in
+            let sT = try oracle.unroll(from: problem.dynamics.initialState(y0), x, steps: problem.innerSteps, like: y0).final
+            let yT = problem.dynamics.iterate(sT, like: y0)
+            diagnostics.innerSteps = problem.innerSteps
+            return (oracle.upperGradients(x, yT).x, yT)
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) on the meta-parameters, with persistent moments across meta-iterations.
+/// (The library's `minimize` keeps its Adam state for one fixed problem; meta-learning draws a new
+/// batch of problems every iteration, so the loop and its optimizer state live here.)
+struct Adam {
+    /// Step size.
+    let step: Double
+    /// First-moment decay β₁.
+    let beta1 = 0.9
+    /// Second-moment decay β₂.
+    let beta2 = 0.999
+    /// Denominator guard ε.
+    let epsilon = 1e-8
+    /// Running first moment m.
+    private var firstMoment: Tensor?
+    /// Running second moment v.
+    private var secondMoment: Tensor?
+    /// Updates taken so far.
+    private var count = 0
+
+    /// An optimizer with zero moments.
+    init(step: Double) { self.step = step }
+
+    /// `θ − step · m̂ / (√v̂ + ε)` after folding the gradient `g` into the moments.
+    mutating func update(_ theta: Tensor, gradient g: Tensor) -> Tensor {
+        count += 1
+        let m = beta1 * (firstMoment ?? Tensor(zeros: g.shape)) + (1 - beta1) * g
+        let v = beta2 * (secondMoment ?? Tensor(zeros: g.shape)) + (1 - beta2) * (g * g)
+        firstMoment = m
+        secondMoment = v
+        let mHat = m / (1 - pow(beta1, Double(count))), vHat = v / (1 - pow(beta2, Double(count)))
+        return (theta - step * mHat / (sqrt(vHat) + epsilon)).detached
+    }
+}
+
+/// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed`: every iteration draws
+/// `metaBatch` tasks, averages their meta-gradients and takes one Adam step.
+///
+/// - Returns: the learned initialisation and the wall-clock seconds spent.
+/// - Throws: `BilevelError` when an inner loop or meta-gradient turns non-finite.
+func metaTrain(
+    _ learner: MetaLearner, from theta0: Tensor, config: MetaConfig, taskSeed: UInt64
+) throws -> (theta: Tensor, seconds: Double) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    var sampler = SineTaskSampler(seed: taskSeed, supportSize: config.shots, querySize: config.shots)
+    var adam = Adam(step: config.metaStep)
+    var theta = theta0.detached
+    let delta0 = Tensor(zeros: theta.shape), method = learner.method, dynamics = learner.dynamics(config)
+    for iteration in 1...config.iterations {
+        var metaGradient = Tensor(zeros: theta.shape)
+        for task in sampler.next(config.metaBatch) {
+            let problem = adaptationProblem(task, network: config.network, dynamics: dynamics, innerSteps: config.innerSteps)
+            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: delta0)).hypergradient
+        }
+        guard !metaGradient.hasNonFinite else {
+            throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
+        }
+        theta = adam.update(theta, gradient: metaGradient / Double(config.metaBatch))
+    }
+    return (theta, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+
+/// The mean query MSE over `tasks` after adapting `theta` to each task's support set with `steps`
+/// steps of `dynamics`, and its standard error over tasks.
+///
+/// - Throws: `BilevelError.nonFinite` when an adaptation diverges.
+func metaTestLoss(
+    of theta: Tensor, on tasks: [SineTask], network: MLP, dynamics: InnerDynamics, steps: Int
+) throws -> (mean: Double, standardError: Double) {
+    let delta0 = Tensor(zeros: theta.shape)
+    let losses = try tasks.map { task -> Double in
+        let oracle = BilevelOracle(adaptationProblem(task, network: network, dynamics: dynamics, innerSteps: steps))
+        let delta = try oracle.unroll(from: delta0, theta, steps: steps, like: delta0).final
+        return oracle.upperValue(theta, delta).scalar
+    }
+    let n = Double(losses.count), mean = losses.reduce(0, +) / n
+    let variance = losses.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)
+    return (mean, (variance / n).squareRoot())
+}
