@@ -80,63 +80,6 @@ func adaptationProblem(
         dynamics: dynamics, innerSteps: innerSteps)
 }
 
-/// The first-order unrolled hypergradient `∇ₓF(x, y_T)`: y_T is produced by the problem's dynamics, but
-/// its dependence on x is ignored (the inner Jacobians `A_t`, `B_t` are dropped). For the MAML problem
-/// this is FO-MAML's meta-gradient `∇L_q(θ')`. (`SignUnroll` computes the same term but accepts only
-/// sign dynamics, for which it is exact; here it is a deliberate approximation.)
-struct FirstOrderUnroll: HypergradientMethod {
-    /// `"first-order"`.
-    var name: String { "first-order" }
-
-    /// Runs the T inner steps on constants and returns `∇ₓF(x, y_T)` and `y_T`.
-    ///
-    /// - Throws: what `validate` and the inner loop throw (`BilevelError`).
-    func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
-        let oracle = BilevelOracle(problem)
-        return try timed(oracle) { diagnostics in
-            let sT = try oracle.unroll(from: problem.dynamics.initialState(y0), x, steps: problem.innerSteps, like: y0).final
-            let yT = problem.dynamics.iterate(sT, like: y0)
-            diagnostics.innerSteps = problem.innerSteps
-            return (oracle.upperGradients(x, yT).x, yT)
-        }
-    }
-}
-
-/// Adam (Kingma & Ba 2015) on the meta-parameters, with persistent moments across meta-iterations.
-/// (The library's `minimize` keeps its Adam state for one fixed problem; meta-learning draws a new
-/// batch of problems every iteration, so the loop and its optimizer state live here.)
-struct Adam {
-    /// Step size.
-    let step: Double
-    /// First-moment decay β₁.
-    let beta1 = 0.9
-    /// Second-moment decay β₂.
-    let beta2 = 0.999
-    /// Denominator guard ε.
-    let epsilon = 1e-8
-    /// Running first moment m.
-    private var firstMoment: Tensor?
-    /// Running second moment v.
-    private var secondMoment: Tensor?
-    /// Updates taken so far.
-    private var count = 0
-
-    /// An optimizer with zero moments.
-    init(step: Double) { self.step = step }
-
-    /// `θ − step · m̂ / (√v̂ + ε)` after folding the gradient `g` into the moments.
-    mutating func update(_ theta: Tensor, gradient g: Tensor) -> Tensor {
-        count += 1
-        let m = beta1 * (firstMoment ?? Tensor(zeros: g.shape)) + (1 - beta1) * g
-        let v = beta2 * (secondMoment ?? Tensor(zeros: g.shape)) + (1 - beta2) * (g * g)
-        firstMoment = m
-        secondMoment = v
-        let mHat = m / (1 - pow(beta1, Double(count))), vHat = v / (1 - pow(beta2, Double(count)))
-        return (theta - step * mHat / (sqrt(vHat) + epsilon)).detached
-    }
-}
-
 /// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed`: every iteration draws
 /// `metaBatch` tasks, averages their meta-gradients and takes one Adam step.
 ///
@@ -147,7 +90,7 @@ func metaTrain(
 ) throws -> (theta: Tensor, seconds: Double) {
     let start = DispatchTime.now().uptimeNanoseconds
     var sampler = SineTaskSampler(seed: taskSeed, supportSize: config.shots, querySize: config.shots)
-    var adam = Adam(step: config.metaStep)
+    var adam = try OuterOptimizerState(validating: .adam(step: config.metaStep))
     var theta = theta0.detached
     let delta0 = Tensor(zeros: theta.shape), method = learner.method, dynamics = learner.dynamics(config)
     for iteration in 1...config.iterations {
@@ -159,7 +102,7 @@ func metaTrain(
         guard !metaGradient.hasNonFinite else {
             throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
         }
-        theta = adam.update(theta, gradient: metaGradient / Double(config.metaBatch))
+        theta = adam.update(theta, gradient: metaGradient / Double(config.metaBatch)).detached
     }
     return (theta, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }

@@ -25,17 +25,28 @@ public enum OuterOptimizer {
     }
 }
 
-/// The running state of an `OuterOptimizer` (Adam's moments and step count).
-struct OuterOptimizerState {
-    let optimizer: OuterOptimizer
+/// The running state of an `OuterOptimizer` (Adam's moments and step count), for outer loops written by
+/// hand (e.g. meta-learning, where every step sees a new batch of problems) as well as `minimize`.
+public struct OuterOptimizerState {
+    /// The update rule.
+    public let optimizer: OuterOptimizer
     private var firstMoment: Tensor?
     private var secondMoment: Tensor?
     private var count = 0
 
+    /// A fresh state (zero moments) for `optimizer`.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` naming a parameter out of range.
+    public init(validating optimizer: OuterOptimizer) throws {
+        try optimizer.validate()
+        self.init(optimizer)
+    }
+
+    /// A fresh state for an already validated optimizer.
     init(_ optimizer: OuterOptimizer) { self.optimizer = optimizer }
 
     /// `x_{k+1}` from `x_k` and the hypergradient `g_k` (on constants).
-    mutating func update(_ x: Tensor, gradient g: Tensor) -> Tensor {
+    public mutating func update(_ x: Tensor, gradient g: Tensor) -> Tensor {
         switch optimizer {
         case let .gradientDescent(step):
             return x - step * g

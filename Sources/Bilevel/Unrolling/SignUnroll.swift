@@ -6,7 +6,8 @@
 ///
 /// Cost: T inner steps and one upper gradient (`counts.gradients == 1`), no products; memory O(|y|).
 /// Use it for sign-SGD inner loops, where it is the exact (first-order) unrolled derivative. Needs
-/// `.signGradientDescent` dynamics: for other dynamics the term would be a biased first-order estimate.
+/// `.signGradientDescent` dynamics: for other dynamics the same term is `FirstOrderUnroll`, a biased
+/// first-order estimate.
 public struct SignUnroll: HypergradientMethod {
     /// `"sign-GU"`.
     public var name: String { "sign-GU" }
@@ -19,15 +20,9 @@ public struct SignUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidArgument` for dynamics other than `.signGradientDescent`,
     ///   `.nonFinite` naming the inner step, plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
         guard case .signGradientDescent = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "SignUnroll dynamics", reason: "needs .signGradientDescent inner dynamics, got \(problem.dynamics)")
         }
-        let oracle = BilevelOracle(problem)
-        return try timed(oracle) { diagnostics in
-            let yT = try oracle.runInner(from: y0, x, steps: problem.innerSteps, like: y0).final
-            diagnostics.innerSteps = problem.innerSteps
-            return (oracle.upperGradients(x, yT).x, yT)
-        }
+        return try FirstOrderUnroll().hypergradient(of: problem, at: x, from: y0)
     }
 }
