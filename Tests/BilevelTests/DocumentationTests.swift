@@ -34,4 +34,35 @@ final class DocumentationTests: XCTestCase {
         XCTAssertEqual(rad.diagnostics.counts.vjps, 100)
         XCTAssertLessThan(run.upperValues.last!, 0.9 * run.upperValues.first!)
     }
+
+    func testWorkedConstrainedExample() throws {
+        let ridge = RidgeWorkload(n: 200, d: 20)
+        let problem = BilevelProblem(
+            upper: { x, w in 0.5 / 100 * (matmul(ridge.c, w) - ridge.dv).squaredNorm() },
+            lower: { x, w in 0.5 / 200 * (matmul(ridge.a, w) - ridge.b).squaredNorm() + 0.5 * (exp(x) * w * w).sum() })
+        let w0 = Tensor(zeros: [20])
+
+        // Non-negative weights with a budget: 0 ≤ w ≤ 0.5 and Σ w ≤ 1.5 (the rows of G w ≤ h).
+        let d = 20
+        let identity = Tensor(shape: [d, d]) { $0 / d == $0 % d ? 1 : 0 }
+        var boxed = problem
+        boxed.constraints = LinearConstraints(inequality: { _ in
+            (concatenate([identity, -identity, Tensor(ones: [1, d])]),
+             concatenate([Tensor(repeating: 0.5, shape: [d]), Tensor(zeros: [d]), Tensor([1.5])]))
+        })
+        let kkt = try KKTImplicit(solver: .conjugateGradient(tolerance: 1e-12))
+            .hypergradient(of: boxed, at: ridge.x0, from: w0)
+        print(kkt.diagnostics.notes)   // SQP iterations, active inequality rows, …
+        let smoothed = try SmoothedImplicit(kkt: KKTImplicit(solver: .conjugateGradient()), sigma: 1e-4, samples: 10)
+            .hypergradient(of: boxed, at: ridge.x0, from: w0)
+        let cheap = try KKTImplicit(solver: .hessianFree(lambda: 0.5, compareWith: .conjugateGradient()))
+            .hypergradient(of: boxed, at: ridge.x0, from: w0)
+        print(cheap.diagnostics.referenceError!)   // how far H ≈ λI is from the CG solve
+
+        let exact = try KKTImplicit(solver: .exact).hypergradient(of: boxed, at: ridge.x0, from: w0)
+        XCTAssertLessThan((kkt.hypergradient - exact.hypergradient).squaredNorm().scalar.squareRoot(), 1e-9 * exact.hypergradient.squaredNorm().scalar.squareRoot())
+        XCTAssertEqual(kkt.innerSolution.sum().scalar, 1.5, accuracy: 1e-12, "the budget row is active")
+        XCTAssertLessThan((smoothed.hypergradient - exact.hypergradient).squaredNorm().scalar.squareRoot(), 1e-2 * exact.hypergradient.squaredNorm().scalar.squareRoot())
+        XCTAssertGreaterThan(cheap.diagnostics.referenceError!, 0)
+    }
 }
