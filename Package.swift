@@ -15,9 +15,10 @@ let package = Package(
         .target(name: "AutoDiff"),
         .target(name: "Bilevel", dependencies: ["AutoDiff"]),
         .target(name: "Workloads", dependencies: ["AutoDiff", "Bilevel"]),
+        .target(name: "CommandLineOptions"),
         .executableTarget(
-            name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads"], path: "Benchmarks"),
-        .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel"], path: "Examples/MAML"),
+            name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"], path: "Benchmarks"),
+        .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/MAML"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
     ],

@@ -1,3 +1,4 @@
+import CommandLineOptions
 import Foundation
 
 /// The command line of `bench`.
@@ -29,22 +30,14 @@ struct Options {
     ///
     /// - Throws: `OptionsError` naming the offending argument.
     init(_ arguments: [String]) throws {
-        var rest = arguments[...]
-        func value(for option: String) throws -> String {
-            guard let v = rest.popFirst(), !v.hasPrefix("--") else { throw OptionsError("\(option) needs a value") }
-            return v
-        }
-        while let argument = rest.popFirst() {
+        var scanner = ArgumentScanner(arguments)
+        while let argument = try scanner.next() {
             switch argument {
             case "--quick": quick = true
-            case "--filter": filter = try value(for: argument)
-            case "--csv": csvPath = try value(for: argument)
-            case "--svg": svgPath = try value(for: argument)
-            case "--repeat":
-                let text = try value(for: argument)
-                guard let n = Int(text), n >= 1 else { throw OptionsError("--repeat needs a whole number ≥ 1, got '\(text)'") }
-                repeats = n
-            case "--help", "-h": throw OptionsError.help
+            case "--filter": filter = try scanner.value(for: argument)
+            case "--csv": csvPath = try scanner.value(for: argument)
+            case "--svg": svgPath = try scanner.value(for: argument)
+            case "--repeat": repeats = try scanner.positiveInteger(for: argument)
             default: throw OptionsError("unknown option '\(argument)'")
             }
         }
@@ -55,11 +48,4 @@ struct Options {
         guard let filter else { return true }
         return "\(workload)/\(method)/\(size)".contains(filter)
     }
-}
-
-/// A command-line error (or the request for help).
-struct OptionsError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-    static let help = OptionsError("")
 }

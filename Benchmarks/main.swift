@@ -1,19 +1,10 @@
+import CommandLineOptions
 import Foundation
 
 // bench: times every engine transform and hypergradient method on the workloads of
 // shared/workloads.md, and prints a table (and optionally CSV and an SVG chart).
 
-let options: Options
-do {
-    options = try Options(Array(CommandLine.arguments.dropFirst()))
-} catch let error as OptionsError {
-    if error.message.isEmpty {
-        print(Options.usage)
-        exit(0)
-    }
-    FileHandle.standardError.write("bench: \(error.message)\n\(Options.usage)\n".data(using: .utf8)!)
-    exit(2)
-}
+let options = parseCommandLine(program: "bench", usage: Options.usage, Options.init)
 
 var bench = Bench(options: options)
 do {

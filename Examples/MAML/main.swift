@@ -1,4 +1,5 @@
 import Bilevel
+import CommandLineOptions
 import Foundation
 
 // maml: few-shot sinusoid regression (Finn et al. 2017) meta-trained three ways (second-order MAML,
@@ -29,37 +30,19 @@ struct Options {
     ///
     /// - Throws: `OptionsError` naming the offending argument, or `OptionsError.help`.
     init(_ arguments: [String]) throws {
-        var rest = arguments[...]
-        func value(for option: String) throws -> String {
-            guard let v = rest.popFirst(), !v.hasPrefix("--") else { throw OptionsError("\(option) needs a value") }
-            return v
-        }
-        while let argument = rest.popFirst() {
+        var scanner = ArgumentScanner(arguments)
+        while let argument = try scanner.next() {
             switch argument {
-            case "--iterations":
-                let text = try value(for: argument)
-                guard let n = Int(text), n >= 1 else { throw OptionsError("--iterations needs a whole number ≥ 1, got '\(text)'") }
-                iterations = n
+            case "--iterations": iterations = try scanner.positiveInteger(for: argument)
             case "--seed":
-                let text = try value(for: argument)
+                let text = try scanner.value(for: argument)
                 guard let s = UInt64(text) else { throw OptionsError("--seed needs a whole number in 0..<2^64, got '\(text)'") }
                 seed = s
             case "--check": check = true
-            case "--help", "-h": throw OptionsError.help
             default: throw OptionsError("unknown option '\(argument)'")
             }
         }
     }
-}
-
-/// A command-line error, or the request for help (empty message).
-struct OptionsError: Error {
-    /// What was wrong, for stderr.
-    let message: String
-    /// An error with the given message.
-    init(_ message: String) { self.message = message }
-    /// `--help` was given.
-    static let help = OptionsError("")
 }
 
 /// Writes `text` and a newline to standard error.
@@ -80,17 +63,7 @@ struct ResultRow {
 }
 
 /// The parsed command line (bad arguments exit with status 2 before anything runs).
-let options: Options
-do {
-    options = try Options(Array(CommandLine.arguments.dropFirst()))
-} catch let error as OptionsError {
-    if error.message.isEmpty {
-        print(Options.usage)
-        exit(0)
-    }
-    printError("maml: \(error.message)\n\(Options.usage)")
-    exit(2)
-}
+let options = parseCommandLine(program: "maml", usage: Options.usage, Options.init)
 
 do {
     if options.check { exit(try GradientCheck.run(seed: options.seed) ? 0 : 1) }

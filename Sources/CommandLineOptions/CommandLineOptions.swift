@@ -1,0 +1,61 @@
+import Foundation
+
+// The command-line plumbing shared by the executables (`bench`, `maml`): scanning `--option value`
+// arguments with messages that name the argument, and the exit codes (0 for --help, 2 for bad input).
+
+/// A command-line error naming the offending argument, or the request for help (empty message).
+public struct OptionsError: Error {
+    /// What was wrong, for standard error; empty for `--help`.
+    public let message: String
+    /// An error with the given message.
+    public init(_ message: String) { self.message = message }
+    /// `--help` (or `-h`) was given.
+    public static let help = OptionsError("")
+}
+
+/// Walks the arguments of a command line, one option at a time.
+public struct ArgumentScanner {
+    private var rest: ArraySlice<String>
+
+    /// A scanner over `arguments` (without the program name).
+    public init(_ arguments: [String]) { rest = arguments[...] }
+
+    /// The next argument, or `nil` at the end; `--help` and `-h` throw `OptionsError.help`.
+    public mutating func next() throws -> String? {
+        guard let argument = rest.popFirst() else { return nil }
+        if argument == "--help" || argument == "-h" { throw OptionsError.help }
+        return argument
+    }
+
+    /// The value following `option`.
+    ///
+    /// - Throws: `OptionsError` when it is missing or is itself an option.
+    public mutating func value(for option: String) throws -> String {
+        guard let v = rest.popFirst(), !v.hasPrefix("--") else { throw OptionsError("\(option) needs a value") }
+        return v
+    }
+
+    /// The value following `option` as a whole number ≥ 1.
+    ///
+    /// - Throws: `OptionsError` quoting the value when it is not one.
+    public mutating func positiveInteger(for option: String) throws -> Int {
+        let text = try value(for: option)
+        guard let n = Int(text), n >= 1 else { throw OptionsError("\(option) needs a whole number ≥ 1, got '\(text)'") }
+        return n
+    }
+}
+
+/// Parses the process's arguments with `parse`; on `--help` prints `usage` and exits 0, on a bad
+/// argument prints `<program>: <message>` and `usage` to standard error and exits 2.
+public func parseCommandLine<Options>(program: String, usage: String, _ parse: ([String]) throws -> Options) -> Options {
+    do {
+        return try parse(Array(CommandLine.arguments.dropFirst()))
+    } catch let error as OptionsError where error.message.isEmpty {
+        print(usage)
+        exit(0)
+    } catch {
+        let message = (error as? OptionsError)?.message ?? "\(error)"
+        FileHandle.standardError.write("\(program): \(message)\n\(usage)\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
