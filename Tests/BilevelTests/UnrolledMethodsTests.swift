@@ -84,4 +84,22 @@ final class UnrolledMethodsTests: XCTestCase {
         XCTAssertEqual(result.diagnostics.innerSteps, 100)
         XCTAssertThrowsError(try SignUnroll().hypergradient(of: ridge.problem(steps: 5), at: ridge.x0, from: Tensor(zeros: [ridge.d])))
     }
+
+    /// First-order unrolling returns `∇ₓF(x, y_T)` after T steps of any dynamics (here momentum, with an
+    /// upper objective that depends on x), with one gradient and no products; on GD it differs from RAD.
+    func testFirstOrderUnrollIsTheDirectTerm() throws {
+        let ridge = self.ridge
+        let upper: (Tensor, Tensor) -> Tensor = { x, w in ridge.upper(x, w) + dot(sin(x), w) }
+        let problem = BilevelProblem(upper: upper, lower: ridge.lower, dynamics: .momentum(step: ridge.eta, beta: 0.5), innerSteps: 20)
+        let w0 = Tensor(zeros: [ridge.d])
+        let result = try FirstOrderUnroll().hypergradient(of: problem, at: ridge.x0, from: w0)
+        let oracle = BilevelOracle(problem)
+        let state = try oracle.unroll(from: problem.dynamics.initialState(w0), ridge.x0, steps: 20, like: w0).final
+        let wT = problem.dynamics.iterate(state, like: w0)
+        XCTAssertEqual(result.innerSolution.scalars, wT.scalars)
+        XCTAssertLessThan(relativeError(result.hypergradient, cos(ridge.x0) * wT), 1e-15)
+        XCTAssertEqual(result.diagnostics.counts, { var c = DerivativeCounts(); c.gradients = 1; return c }())
+        let rad = try ReverseUnroll().hypergradient(of: problem, at: ridge.x0, from: w0)
+        XCTAssertGreaterThan(relativeError(result.hypergradient, rad.hypergradient), 1e-2, "dropping A_t, B_t must matter here")
+    }
 }
