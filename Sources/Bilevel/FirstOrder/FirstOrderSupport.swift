@@ -1,6 +1,7 @@
-// Pieces shared by the first-order methods (F2SA, BOME, PBGD): parameter checks, the gradient step and
-// step count they default to, and one source of (full or mini-batch) gradients that runs the lower-level
-// descent `z_T` and the value-function gap `∇ₓf(x, y) − ∇ₓf(x, z)` they all use.
+// Pieces shared by the first-order methods (F2SA, BOME, PBGD, BDA) and the stochastic Neumann solver:
+// parameter checks, the gradient step and step count they default to, and one source of (full or
+// mini-batch) gradients that runs the lower-level descent `z_T` and the value-function gap
+// `∇ₓf(x, y) − ∇ₓf(x, z)`.
 
 /// Throws `BilevelError.invalidArgument` naming `name` unless `value` is finite and positive.
 func requirePositive(_ name: String, _ value: Double) throws {
@@ -27,6 +28,22 @@ extension BilevelProblem {
         }
         try requirePositive("\(method).innerStep (the problem's .gradientDescent step)", eta)
         return eta
+    }
+
+    /// Checks that mini-batches of `batchSize` can be drawn for `lowerBatch`.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has no `lowerBatch`, or
+    ///   `batchSize` exceeds `lowerSampleCount`.
+    func validateLowerBatch(_ batchSize: Int, method: String) throws {
+        guard batchSize >= 1 else { throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "must be ≥ 1, got \(batchSize)") }
+        guard lowerBatch != nil else {
+            throw BilevelError.invalidArgument(
+                name: "\(method).batchSize",
+                reason: "is \(batchSize), but the problem has no lowerBatch closure to draw mini-batches from; set BilevelProblem.lowerBatch or use batchSize: nil")
+        }
+        guard batchSize <= lowerSampleCount else {
+            throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "\(batchSize) exceeds the lower sample count \(lowerSampleCount)")
+        }
     }
 
     /// The step count T a first-order method runs (`given`, else `innerSteps`), after checking it and
@@ -59,15 +76,7 @@ final class GradientSource {
     init(_ oracle: BilevelOracle, batchSize: Int?, seed: UInt64, method: String) throws {
         let problem = oracle.problem
         if let batchSize {
-            guard batchSize >= 1 else { throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "must be ≥ 1, got \(batchSize)") }
-            guard problem.lowerBatch != nil else {
-                throw BilevelError.invalidArgument(
-                    name: "\(method).batchSize", reason: "is \(batchSize), but the problem has no lowerBatch closure to draw mini-batches from; set BilevelProblem.lowerBatch or use batchSize: nil")
-            }
-            guard batchSize <= problem.lowerSampleCount else {
-                throw BilevelError.invalidArgument(
-                    name: "\(method).batchSize", reason: "\(batchSize) exceeds the lower sample count \(problem.lowerSampleCount)")
-            }
+            try problem.validateLowerBatch(batchSize, method: method)
             if problem.upperBatch != nil && batchSize > problem.upperSampleCount {
                 throw BilevelError.invalidArgument(
                     name: "\(method).batchSize", reason: "\(batchSize) exceeds the upper sample count \(problem.upperSampleCount)")

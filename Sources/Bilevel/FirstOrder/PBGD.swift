@@ -13,7 +13,9 @@
 /// gradient step on the penalty, as in Algorithm 1: run it under `minimize(…, warmStart: true)` (which
 /// carries y) with `optimizer: .gradientDescent(step: α)`. The default α = `η/(1 + γ)` is a step η on
 /// `(F + γ f)/(1 + γ)` (see `F2SA` for why that is stable for every γ); override it with `penaltyStep`.
-/// For the penalty's minimisers to be ε-stationary for the bilevel problem, γ must grow like 1/ε
+/// Start y near the lower-level solution (e.g. a few inner steps from the initial guess): the x-gradient
+/// at a y far from `argmin_y F + γ f` is dominated by `γ (∇ₓf(x, y) − ∇ₓf(x, z_T))` and points nowhere
+/// useful (on P1 from `y = 0` the first steps raise F). For the penalty's minimisers to be ε-stationary for the bilevel problem, γ must grow like 1/ε
 /// (Shen & Chen §3): larger γ, less bias, smaller steps.
 ///
 /// Cost: `T + 2K + 1` gradients (T for z_T; the first y-step reuses the two gradients at `(x, y0)`), no
