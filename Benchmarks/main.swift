@@ -19,6 +19,7 @@ var bench = Bench(options: options)
 do {
     EngineSuite.run(&bench)
     try BilevelSuite.run(&bench)
+    try FirstOrderSuite.run(&bench)
 } catch {
     FileHandle.standardError.write("bench: a workload failed: \(error)\n".data(using: .utf8)!)
     exit(1)

@@ -111,22 +111,34 @@ final class FirstOrderTests: XCTestCase {
         }
     }
 
-    /// BOME's multiplier: λ = max((η_φ‖∇q‖² − ⟨∇F, ∇q⟩)/‖∇q‖², 0), and d decreases q at rate ≥ φ:
-    /// ⟨d, ∇q⟩ = ⟨∇F, ∇q⟩ + λ‖∇q‖² ≥ η_φ ‖∇q‖² (checked by recomputing ∇q with plain gradients).
-    func testBOMEDirectionControlsTheConstraint() throws {
-        let problem = cleaning.problem(steps: 5, step: 10), x = cleaning.x0, y = Tensor(shape: [cleaning.d]) { 0.1 * Double($0) }
-        let method = BOME(jointStep: 1, innerSteps: 5)
-        let result = try method.hypergradient(of: problem, at: x, from: y)
-        var z = y
-        for _ in 0..<5 { z = z - 10 * gradient(at: z) { cleaning.lower(x, $0) } }
-        let (fx, fy) = gradient(at: x, y, of: cleaning.lower)
-        let qx = fx - gradient(at: x) { cleaning.lower($0, z) }, qy = fy
-        let dy = (y - result.innerSolution) / method.jointStep, dx = result.hypergradient
-        let rate = dot(dx, qx).scalar + dot(dy, qy).scalar, normSquared = qx.squaredNorm().scalar + qy.squaredNorm().scalar
-        print("BOME: ⟨d, ∇q⟩ = \(rate), η_φ‖∇q‖² = \(0.5 * normSquared); \(result.diagnostics)")
-        XCTAssertGreaterThan(normSquared, 0)
-        XCTAssertGreaterThanOrEqual(rate, 0.5 * normSquared * (1 - 1e-9))
-        XCTAssertEqual(result.diagnostics.counts.gradients, 5 + 3)
+    /// BOME's direction against an independent computation with plain gradients:
+    /// λ = max((η_φ‖∇q‖² − ⟨∇F, ∇q⟩)/‖∇q‖², 0), d = ∇F + λ∇q, y ← y − ξ d_y; and d decreases q at rate
+    /// ⟨d, ∇q⟩ ≥ η_φ‖∇q‖² (equality when λ > 0). Two starting points: y = 0.1 i, where F and f agree
+    /// (λ = 0), and y = y* − 5 ∇ᵧF(x, y*), where descending F would raise f (λ > 0).
+    func testBOMEDirectionMatchesItsFormula() throws {
+        let problem = cleaning.problem(steps: 5, step: 10), x = cleaning.x0, method = BOME(jointStep: 1, innerSteps: 5)
+        var multipliers: [Double] = []
+        let wStar = cleaning.solution(x)
+        for y in [Tensor(shape: [cleaning.d]) { 0.1 * Double($0) }, wStar - 5 * gradient(at: wStar) { cleaning.upper(x, $0) }] {
+            let result = try method.hypergradient(of: problem, at: x, from: y)
+            var z = y
+            for _ in 0..<5 { z = z - 10 * gradient(at: z) { cleaning.lower(x, $0) } }
+            let (fx, fy) = gradient(at: x, y, of: cleaning.lower), (upperX, upperY) = gradient(at: x, y, of: cleaning.upper)
+            let qx = fx - gradient(at: x) { cleaning.lower($0, z) }, qy = fy
+            let normSquared = qx.squaredNorm().scalar + qy.squaredNorm().scalar
+            let alignment = dot(upperX, qx).scalar + dot(upperY, qy).scalar
+            let lambda = max((0.5 * normSquared - alignment) / normSquared, 0)
+            let dx = upperX + lambda * qx, dy = upperY + lambda * qy
+            let rate = dot(dx, qx).scalar + dot(dy, qy).scalar
+            print("BOME: λ = \(lambda), ⟨d, ∇q⟩ = \(rate), η_φ‖∇q‖² = \(0.5 * normSquared); \(result.diagnostics)")
+            XCTAssertLessThan(relativeError(result.hypergradient, dx), 1e-12)
+            XCTAssertLessThan(relativeError(result.innerSolution, y - dy), 1e-12)
+            XCTAssertGreaterThanOrEqual(rate, 0.5 * normSquared * (1 - 1e-12))
+            if lambda > 0 { XCTAssertEqual(rate, 0.5 * normSquared, accuracy: 1e-12 * normSquared) }
+            XCTAssertEqual(result.diagnostics.counts.gradients, 5 + 3)
+            multipliers.append(lambda)
+        }
+        XCTAssertTrue(multipliers.contains(0) && multipliers.contains { $0 > 0 }, "\(multipliers)")
     }
 
     /// PBGD's x-gradient is ∇ₓF + γ(∇ₓf(x, y) − ∇ₓf(x, z_T)); with y = y*(x) and z_T = y* it is ∇ₓF
