@@ -20,6 +20,9 @@
 /// `batchSize` distinct samples from a `SeededGenerator(seed:)` — f through `problem.lowerBatch`, F through
 /// `problem.upperBatch` when the problem has one (else the full F) — and the final difference
 /// `∇ₓf(x, y_λ) − ∇ₓf(x, z)` uses one batch for both terms. The result is deterministic given the seed.
+/// With constant steps the mini-batch noise left in `y_λ − z` is multiplied by λ, so the estimate's
+/// variance grows like λ²: keep λ moderate (or batches large) in the stochastic form — the bias/variance
+/// trade-off that Algorithm 1 manages by growing λ_k slowly while shrinking its steps.
 ///
 /// Outer loop: Algorithm 1 increases λ_k across outer steps; `increasingMultiplier(by:)` gives the
 /// method for outer step k (`λ_k = λ_0 + δ k`, seed `seed + k`) for `minimize(_:methodAtStep:…)`. With
