@@ -11,6 +11,7 @@ do {
     EngineSuite.run(&bench)
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
+    try FirstOrderSuite.run(&bench)
 } catch {
     FileHandle.standardError.write("bench: a workload failed: \(error)\n".data(using: .utf8)!)
     exit(1)

@@ -51,20 +51,53 @@ public final class BilevelOracle {
         return mixedHVP(at: x, y, direction: v, of: problem.lower)
     }
 
-    /// `∇ᵧ` of the mini-batch lower loss `problem.lowerBatch(x, y, indices)`: one reverse sweep.
-    ///
-    /// - Precondition: the problem has a `lowerBatch` (callers check and throw first).
-    public func lowerBatchGradient(_ x: Tensor, _ y: Tensor, samples indices: [Int]) -> Tensor {
-        counts.gradients += 1
-        let batch = problem.lowerBatch!
-        return gradient(at: y) { y in batch(x, y, indices) }
-    }
-
     /// `∇ₓ term(x)` for a scalar term built from the problem's constraint closures (one reverse sweep,
     /// counted as a gradient).
     public func constraintGradient(_ x: Tensor, of term: (Tensor) -> Tensor) -> Tensor {
         counts.gradients += 1
         return gradient(at: x, of: term)
+    }
+
+    /// `(∇ₓf_B, ∇ᵧf_B)` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`: one
+    /// reverse sweep over the batch, counted as one gradient.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    public func lowerBatchGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> (x: Tensor, y: Tensor) {
+        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
+        counts.gradients += 1
+        let (gx, gy) = gradient(at: x, y, of: batch)
+        return (gx, gy)
+    }
+
+    /// `(∇ₓF_B, ∇ᵧF_B)` at `(x, y)` for the mini-batch loss `F_B = problem.upperBatch(x, y, indices)`: one
+    /// reverse sweep over the batch, counted as one gradient.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `upperBatch`.
+    public func upperBatchGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> (x: Tensor, y: Tensor) {
+        let batch = try batchObjective(problem.upperBatch, "upperBatch", indices)
+        counts.gradients += 1
+        let (gx, gy) = gradient(at: x, y, of: batch)
+        return (gx, gy)
+    }
+
+    /// `∇²ᵧᵧf_B · v` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`; counts
+    /// one HVP.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    public func lowerBatchHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
+        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
+        counts.hvps += 1
+        return hvp(at: y, direction: v) { y in batch(x, y) }
+    }
+
+    /// The mini-batch objective `(x, y) ↦ objective(x, y, indices)`, or an error naming the missing closure.
+    private func batchObjective(
+        _ objective: ((Tensor, Tensor, [Int]) -> Tensor)?, _ name: String, _ indices: [Int]
+    ) throws -> (Tensor, Tensor) -> Tensor {
+        guard let objective else {
+            throw BilevelError.invalidArgument(name: "BilevelProblem.\(name)", reason: "a mini-batch derivative was requested but the problem has no \(name) closure; set it (and its sample count)")
+        }
+        return { x, y in objective(x, y, indices) }
     }
 
     /// One inner step `Ψ(s, x)` on constants (no derivative; not counted).

@@ -65,7 +65,7 @@ public struct WoodFisher: HessianInverseSolver {
             }
             var generator = SeededGenerator(seed: seed)
             let indices = count.map { generator.sample($0, from: population) } ?? Array(0..<population)
-            vectors = indices.map { oracle.lowerBatchGradient(system.x, system.y, samples: [$0]).scalars }
+            vectors = try indices.map { try oracle.lowerBatchGradients(system.x, system.y, indices: [$0]).y.scalars }
         }
         vectors = vectors.map { system.project(Tensor(shape: b.shape, scalars: $0)).scalars }
         let v = Tensor(shape: b.shape, scalars: Self.inverseTimes(b.scalars, vectors: vectors, damping: damping))

@@ -36,13 +36,29 @@ public func minimize(
     _ problem: BilevelProblem, method: some HypergradientMethod, from x0: Tensor, y0: Tensor,
     optimizer: OuterOptimizer, steps: Int, projection: ((Tensor) -> Tensor)? = nil, warmStart: Bool = false
 ) throws -> OuterTrajectory {
+    try minimize(
+        problem, methodAtStep: { _ in method }, from: x0, y0: y0, optimizer: optimizer, steps: steps,
+        projection: projection, warmStart: warmStart)
+}
+
+/// `minimize` with a method that may change from one outer step to the next: outer step k (from 0) uses
+/// `methodAtStep(k)`. This is how a schedule enters the outer loop — F2SA's increasing multiplier
+/// `λ_k = λ_0 + δ k` (`F2SA.increasingMultiplier(by:)`), or a fresh seed per step for a stochastic method
+/// (`{ k in Implicit(solver: StochasticNeumann(terms: 20, step: 0.5, seed: UInt64(k))) }`).
+///
+/// Parameters, result and errors as `minimize(_:method:from:y0:optimizer:steps:projection:warmStart:)`,
+/// plus whatever `methodAtStep` throws.
+public func minimize(
+    _ problem: BilevelProblem, methodAtStep: (Int) throws -> any HypergradientMethod, from x0: Tensor, y0: Tensor,
+    optimizer: OuterOptimizer, steps: Int, projection: ((Tensor) -> Tensor)? = nil, warmStart: Bool = false
+) throws -> OuterTrajectory {
     guard steps >= 1 else { throw BilevelError.invalidSteps(name: "outer steps", value: steps, requirement: "at least 1") }
     try optimizer.validate()
     var state = OuterOptimizerState(optimizer)
     var x = x0.detached, yStart = y0.detached
     var trajectory = OuterTrajectory(x: x, innerSolution: yStart)
     for k in 0..<steps {
-        let result = try method.hypergradient(of: problem, at: x, from: yStart)
+        let result = try methodAtStep(k).hypergradient(of: problem, at: x, from: yStart)
         let g = result.hypergradient
         guard !g.hasNonFinite else { throw BilevelError.nonFinite(quantity: "the hypergradient at outer step \(k + 1)", step: nil) }
         trajectory.upperValues.append(problem.upper(x, result.innerSolution).scalar)

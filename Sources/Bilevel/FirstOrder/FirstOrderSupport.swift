@@ -1,0 +1,136 @@
+// Pieces shared by the first-order methods (F2SA, BOME, PBGD, BDA) and the stochastic Neumann solver:
+// parameter checks, the gradient step and step count they default to, and one source of (full or
+// mini-batch) gradients that runs the lower-level descent `z_T` and the value-function gap
+// `∇ₓf(x, y) − ∇ₓf(x, z)`.
+
+/// Throws `BilevelError.invalidArgument` naming `name` unless `value` is finite and positive.
+func requirePositive(_ name: String, _ value: Double) throws {
+    guard value > 0 && value.isFinite else {
+        throw BilevelError.invalidArgument(name: name, reason: "must be a finite positive number, got \(value)")
+    }
+}
+
+extension BilevelProblem {
+    /// The gradient step η a first-order method takes on f: `given`, else the step of the problem's
+    /// `.gradientDescent` dynamics.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` for η ≤ 0, or when no step is given and the dynamics are
+    ///   not plain gradient descent.
+    func firstOrderStep(_ given: Double?, method: String) throws -> Double {
+        if let given {
+            try requirePositive("\(method).innerStep", given)
+            return given
+        }
+        guard case let .gradientDescent(eta) = dynamics else {
+            throw BilevelError.invalidArgument(
+                name: "\(method).innerStep",
+                reason: "not given, and the problem's dynamics \(dynamics) are not .gradientDescent(step:); pass innerStep")
+        }
+        try requirePositive("\(method).innerStep (the problem's .gradientDescent step)", eta)
+        return eta
+    }
+
+    /// Checks that mini-batches of `batchSize` can be drawn for `lowerBatch`.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has no `lowerBatch`, or
+    ///   `batchSize` exceeds `lowerSampleCount`.
+    func validateLowerBatch(_ batchSize: Int, method: String) throws {
+        guard batchSize >= 1 else { throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "must be ≥ 1, got \(batchSize)") }
+        guard lowerBatch != nil else {
+            throw BilevelError.invalidArgument(
+                name: "\(method).batchSize",
+                reason: "is \(batchSize), but the problem has no lowerBatch closure to draw mini-batches from; set BilevelProblem.lowerBatch or use batchSize: nil")
+        }
+        guard batchSize <= lowerSampleCount else {
+            throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "\(batchSize) exceeds the lower sample count \(lowerSampleCount)")
+        }
+    }
+
+    /// The step count T a first-order method runs (`given`, else `innerSteps`), after checking it and
+    /// `validate(x:y0:)`.
+    ///
+    /// - Throws: `BilevelError.invalidSteps` for T < 1, plus what `validate` throws.
+    func firstOrderSteps(_ given: Int?, method: String, x: Tensor, y0: Tensor) throws -> Int {
+        let steps = given ?? innerSteps
+        guard steps >= 1 else { throw BilevelError.invalidSteps(name: "\(method).innerSteps (T)", value: steps, requirement: "T ≥ 1") }
+        var checked = self
+        checked.innerSteps = steps
+        try checked.validate(x: x, y0: y0)
+        return steps
+    }
+}
+
+/// Where a first-order method's gradients come from: the full objectives through the oracle, or — with
+/// a batch size — `lowerBatch` (and `upperBatch` when the problem has one; else the full F) on `batchSize`
+/// distinct indices drawn afresh for every query from a `SeededGenerator`, so a run is reproducible from
+/// its seed. Every query is one counted oracle gradient.
+final class GradientSource {
+    let oracle: BilevelOracle
+    private let batchSize: Int?
+    private var generator: SeededGenerator
+
+    /// A source for `oracle`; checks `batchSize` against the problem's mini-batch closures.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has no `lowerBatch`, or
+    ///   `batchSize` exceeds `lowerSampleCount` (or `upperSampleCount` when `upperBatch` is set).
+    init(_ oracle: BilevelOracle, batchSize: Int?, seed: UInt64, method: String) throws {
+        let problem = oracle.problem
+        if let batchSize {
+            try problem.validateLowerBatch(batchSize, method: method)
+            if problem.upperBatch != nil && batchSize > problem.upperSampleCount {
+                throw BilevelError.invalidArgument(
+                    name: "\(method).batchSize", reason: "\(batchSize) exceeds the upper sample count \(problem.upperSampleCount)")
+            }
+        }
+        self.oracle = oracle
+        self.batchSize = batchSize
+        generator = SeededGenerator(seed: seed)
+    }
+
+    /// Fresh lower-level indices, or `nil` for the full objective.
+    private func lowerIndices() -> [Int]? { batchSize.map { generator.sample($0, from: oracle.problem.lowerSampleCount) } }
+
+    /// `(∇ₓf, ∇ᵧf)` at `(x, y)` (on a fresh mini-batch in stochastic mode).
+    func lower(_ x: Tensor, _ y: Tensor) throws -> (x: Tensor, y: Tensor) {
+        try lower(x, y, indices: lowerIndices())
+    }
+
+    private func lower(_ x: Tensor, _ y: Tensor, indices: [Int]?) throws -> (x: Tensor, y: Tensor) {
+        guard let indices else { return oracle.lowerGradients(x, y) }
+        return try oracle.lowerBatchGradients(x, y, indices: indices)
+    }
+
+    /// `(∇ₓF, ∇ᵧF)` at `(x, y)` (on a fresh mini-batch when stochastic and the problem has `upperBatch`).
+    func upper(_ x: Tensor, _ y: Tensor) throws -> (x: Tensor, y: Tensor) {
+        guard let batchSize, oracle.problem.upperBatch != nil else { return oracle.upperGradients(x, y) }
+        return try oracle.upperBatchGradients(x, y, indices: generator.sample(batchSize, from: oracle.problem.upperSampleCount))
+    }
+
+    /// The value-function gap's gradient `(∇ₓf(x, y) − ∇ₓf(x, z), ∇ᵧf(x, y))` — z is a constant — with
+    /// both terms on the same mini-batch in stochastic mode (two gradients).
+    func valueGap(_ x: Tensor, _ y: Tensor, _ z: Tensor) throws -> (x: Tensor, y: Tensor) {
+        let indices = lowerIndices()
+        let atY = try lower(x, y, indices: indices), atZ = try lower(x, z, indices: indices)
+        return (atY.x - atZ.x, atY.y)
+    }
+
+    /// `z_T`: T gradient steps `z ← z − η ∇ᵧf(x, z)` from `y0` (T gradients).
+    func lowerDescent(_ x: Tensor, from y0: Tensor, steps: Int, step eta: Double) throws -> Tensor {
+        try descend(from: y0, steps: steps, step: eta, quantity: "the lower-level iterate z") { z in try lower(x, z).y }
+    }
+}
+
+/// `steps` iterations `y ← y − step · direction(y)` from `y0`, on constants.
+///
+/// - Throws: `BilevelError.nonFinite` naming `quantity` and the first step that produced NaN/Inf, plus
+///   what `direction` throws.
+func descend(
+    from y0: Tensor, steps: Int, step: Double, quantity: String, _ direction: (Tensor) throws -> Tensor
+) throws -> Tensor {
+    var y = y0.detached
+    for t in 0..<steps {
+        y = (y - step * (try direction(y))).detached
+        if y.hasNonFinite { throw BilevelError.nonFinite(quantity: quantity, step: t + 1) }
+    }
+    return y
+}
