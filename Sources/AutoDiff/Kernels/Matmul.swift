@@ -3,18 +3,22 @@ import Foundation
 
 /// Dense matrix-product kernels on raw row-major buffers.
 ///
-/// Every product is reduced to two SIMD primitives over contiguous rows: `dot` (matrix·vector, and
-/// products whose right operand is read transposed) and `axpy` (vector·matrix, transposed matrix·vector,
-/// and the i-p-j matrix·matrix loop, which streams rows of B into rows of C). Products of at least
-/// `parallelThreshold` multiply-adds are split across the cores into disjoint blocks of output rows
-/// (or columns), each computed in the same order as the serial loop, so results do not depend on the
-/// number of threads.
+/// Every product is reduced to SIMD primitives over contiguous rows, blocked four rows at a time so each
+/// load of the shared operand serves four rows: `dot4`/`dot` (matrix·vector, and products whose right
+/// operand is read transposed) and `axpy4`/`axpy` (vector·matrix, transposed matrix·vector, and the
+/// i-p-j matrix·matrix loop, which streams rows of B into rows of C). Products of at least
+/// `parallelThreshold` multiply-adds are split across the cores. Row-parallel products split their output
+/// rows; the sums over rows (`Aᵀb`, `bᵀA`) are cut into a number of row blocks fixed by the shape alone
+/// (`reductionBlocks`), each summed into its own partial and the partials added in block order, so results
+/// depend only on the shapes, never on the number of cores or threads.
 enum MatmulKernel {
     /// Multiply-adds above which a product is split across cores (measured: below it the dispatch
     /// costs more than it saves).
     static let parallelThreshold = 1 << 17
     /// Cores used for large products.
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The row blocks of a large sum over rows (at least 64 rows each).
+    static let reductionBlocks = 8
 
     /// `c[m×n] = op(a) · op(b)`, overwriting `c`.
     ///
@@ -31,36 +35,81 @@ enum MatmulKernel {
         }
         let work = m * n * k
         if n == 1 && !transposeA {
-            // c = A b: one dot product per row of A.
-            split(m, work) { rows in for i in rows { c[i] = dot(k, a + i * k, b) } }
+            // c = A b: one dot product per row of A, four rows at a time.
+            split(m, work) { rows in rowDots(rows, k, a, b, c) }
         } else if n == 1 || (m == 1 && !transposeB) {
-            // c = Aᵀ b (a stored k×m) or c = aᵀ B (b stored k×n): Σₚ coefficient[p] · row p, split by columns.
+            // c = Aᵀ b (a stored k×m) or c = aᵀ B (b stored k×n): Σₚ coefficient[p] · row p.
             let (matrix, vector, width) = n == 1 ? (a, b, m) : (b, a, n)
-            split(width, work) { columns in
-                let out = c + columns.lowerBound, count = columns.count
-                out.update(repeating: 0, count: count)
-                for p in 0..<k { axpy(count, vector[p], matrix + p * width + columns.lowerBound, out) }
-            }
+            sumOfScaledRows(rows: k, width: width, matrix, vector, c, work: work)
         } else if transposeB {
-            // Rows of op(b) are rows of b: every entry is a dot product.
+            // Rows of op(b) are rows of b: entry (i, j) is a dot product; four columns j at a time.
             withRowsOfA(transposeA, m: m, k: k, a) { rowsOfA in
                 split(m, work) { rows in
-                    for i in rows { for j in 0..<n { c[i * n + j] = dot(k, rowsOfA + i * k, b + j * k) } }
+                    for i in rows { rowDots(0..<n, k, b, rowsOfA + i * k, c + i * n) }
                 }
             }
         } else {
-            // The i-p-j loop: row i of C accumulates a[i, p] · row p of B.
+            // The i-p-j loop: row i of C accumulates a[i, p] · row p of B, four p at a time.
             split(m, work) { rows in
                 for i in rows {
-                    let out = c + i * n
-                    out.update(repeating: 0, count: n)
-                    for p in 0..<k {
-                        let coefficient = transposeA ? a[p * m + i] : a[i * k + p]
-                        axpy(n, coefficient, b + p * n, out)
-                    }
+                    scaledRows(0..<k, n, b, c + i * n) { p in transposeA ? a[p * m + i] : a[i * k + p] }
                 }
             }
         }
+    }
+
+    /// `out[i] = row i of matrix · vector` for the rows `rows` (stored with `length` columns).
+    @inline(__always)
+    private static func rowDots(
+        _ rows: Range<Int>, _ length: Int, _ matrix: UnsafePointer<Double>, _ vector: UnsafePointer<Double>,
+        _ out: UnsafeMutablePointer<Double>
+    ) {
+        var i = rows.lowerBound
+        while i + 4 <= rows.upperBound {
+            let s = dot4(length, matrix + i * length, vector)
+            out[i] = s[0]; out[i + 1] = s[1]; out[i + 2] = s[2]; out[i + 3] = s[3]
+            i += 4
+        }
+        while i < rows.upperBound {
+            out[i] = dot(length, matrix + i * length, vector)
+            i += 1
+        }
+    }
+
+    /// `out = Σ_{p ∈ rows} coefficient(p) · row p` (rows of `width` entries), overwriting `out`.
+    @inline(__always)
+    private static func scaledRows(
+        _ rows: Range<Int>, _ width: Int, _ matrix: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>,
+        coefficient: (Int) -> Double
+    ) {
+        out.update(repeating: 0, count: width)
+        var p = rows.lowerBound
+        while p + 4 <= rows.upperBound {
+            let c = SIMD4(coefficient(p), coefficient(p + 1), coefficient(p + 2), coefficient(p + 3))
+            axpy4(width, c, matrix + p * width, out)
+            p += 4
+        }
+        while p < rows.upperBound {
+            axpy(width, coefficient(p), matrix + p * width, out)
+            p += 1
+        }
+    }
+
+    /// `c = Σ_{p<rows} vector[p] · row p of matrix`, in `reductionBlocks` row blocks for large products
+    /// (partials summed in block order), in one block otherwise: the order depends only on the shape.
+    private static func sumOfScaledRows(
+        rows: Int, width: Int, _ matrix: UnsafePointer<Double>, _ vector: UnsafePointer<Double>,
+        _ c: UnsafeMutablePointer<Double>, work: Int
+    ) {
+        let blocks = work >= parallelThreshold ? max(1, min(reductionBlocks, rows / 64)) : 1
+        guard blocks > 1 else { return scaledRows(0..<rows, width, matrix, c) { vector[$0] } }
+        let partials = UnsafeMutablePointer<Double>.allocate(capacity: (blocks - 1) * width)
+        defer { partials.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: blocks) { block in
+            let out = block == 0 ? c : partials + (block - 1) * width
+            scaledRows((block * rows / blocks)..<((block + 1) * rows / blocks), width, matrix, out) { vector[$0] }
+        }
+        for block in 1..<blocks { axpy(width, 1, partials + (block - 1) * width, c) }
     }
 
     /// Calls `body` with `op(a)` as contiguous rows (`m×k`): `a` itself, or a transposed copy.
@@ -124,6 +173,53 @@ enum MatmulKernel {
         }
         while i < n {
             y[i] += alpha * x[i]
+            i += 1
+        }
+    }
+
+    /// The dot products of four consecutive rows (`a`, `a + n`, `a + 2n`, `a + 3n`) with `y`, sharing the
+    /// loads of `y`.
+    @inline(__always)
+    static func dot4(_ n: Int, _ a: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> SIMD4<Double> {
+        var s0 = SIMD4<Double>(), s1 = SIMD4<Double>(), s2 = SIMD4<Double>(), s3 = SIMD4<Double>()
+        let r0 = UnsafeRawPointer(a), r1 = UnsafeRawPointer(a + n), r2 = UnsafeRawPointer(a + 2 * n)
+        let r3 = UnsafeRawPointer(a + 3 * n), ry = UnsafeRawPointer(y)
+        var i = 0
+        while i + 4 <= n {
+            let v = ry.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            s0 += r0.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self) * v
+            s1 += r1.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self) * v
+            s2 += r2.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self) * v
+            s3 += r3.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self) * v
+            i += 4
+        }
+        var out = SIMD4<Double>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
+        while i < n {
+            out += SIMD4(a[i], a[n + i], a[2 * n + i], a[3 * n + i]) * y[i]
+            i += 1
+        }
+        return out
+    }
+
+    /// `y[i] += Σⱼ c[j] · x[j·n + i]` for four consecutive rows of `x`: one load and store of `y` per four
+    /// rows.
+    @inline(__always)
+    static func axpy4(_ n: Int, _ c: SIMD4<Double>, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        let r0 = UnsafeRawPointer(x), r1 = UnsafeRawPointer(x + n), r2 = UnsafeRawPointer(x + 2 * n)
+        let r3 = UnsafeRawPointer(x + 3 * n), ry = UnsafeMutableRawPointer(y)
+        let c0 = SIMD4(repeating: c[0]), c1 = SIMD4(repeating: c[1]), c2 = SIMD4(repeating: c[2]), c3 = SIMD4(repeating: c[3])
+        var i = 0
+        while i + 4 <= n {
+            var v = ry.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            v += c0 * r0.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            v += c1 * r1.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            v += c2 * r2.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            v += c3 * r3.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 8, as: SIMD4<Double>.self)
+            i += 4
+        }
+        while i < n {
+            y[i] += c[0] * x[i] + c[1] * x[n + i] + c[2] * x[2 * n + i] + c[3] * x[3 * n + i]
             i += 1
         }
     }
