@@ -14,8 +14,10 @@ public struct Tensor {
     /// Where this value sits in the active differentiation levels, or `nil` for a constant.
     var trace: Trace?
 
-    /// Internal memberwise initialiser; callers guarantee `scalars.count == shape product`.
+    /// Internal memberwise initialiser; callers guarantee `scalars.count == shape product`. The first
+    /// large tensor installs the engine's `HeapPolicy`.
     init(shape: [Int], scalars: [Double], trace: Trace?) {
+        if scalars.count >= HeapPolicy.largeCount { _ = HeapPolicy.installed }
         self.shape = shape
         self.scalars = scalars
         self.trace = trace
