@@ -72,12 +72,16 @@ public struct RidgeWorkload {
     }
 
     /// `w*(x) = H(x)⁻¹ Aᵀb / n`.
-    public func solution(_ x: Tensor) -> Tensor { solve(hessian(x), matmul(b, a) / Double(n)) }
+    public func solution(_ x: Tensor) -> Tensor { solution(hessian: hessian(x)) }
+
+    /// `w* = H⁻¹ Aᵀb / n` given `H`, by Cholesky: `H = AᵀA/n + diag(exp x)` is symmetric positive definite
+    /// for every x (`exp x > 0`), so the factorisation cannot fail.
+    private func solution(hessian h: Tensor) -> Tensor { choleskySolve(h, matmul(b, a) / Double(n))! }
 
     /// The closed-form P1 hypergradient `dF/dxⱼ = −exp(xⱼ) w*ⱼ vⱼ`, `v = H⁻¹ ∇F(w*)`.
     public func exactHypergradient(_ x: Tensor) -> Tensor {
-        let w = solution(x)
-        let v = solve(hessian(x), matmul(matmul(c, w) - dv, c) / Double(m))
+        let h = hessian(x), w = solution(hessian: h)
+        let v = choleskySolve(h, matmul(matmul(c, w) - dv, c) / Double(m))!
         return -exp(x) * w * v
     }
 

@@ -72,4 +72,23 @@ final class LinearSolveTests: XCTestCase {
         XCTAssertLessThan(err, 1e-8)
         XCTAssertNil(choleskySolve(Tensor(shape: [2, 2], scalars: [1, 0, 0, -1]), Tensor([1, 1])))
     }
+
+    /// Orders that exercise the SIMD factorisations' tails (not multiples of 4 or 8), pivoting, and several
+    /// right-hand sides solved column by column.
+    func testLargerSystemsHaveSmallResidualsForEveryColumn() throws {
+        for n in [5, 37, 130] {
+            let general = Tensor(shape: [n, n]) { k in Foundation.sin(0.7 * Double(k) + 0.3) + (k % (n + 1) == 0 ? 3 : 0) }
+            let m = Tensor(shape: [n, n]) { k in Foundation.cos(0.21 * Double(k) + 0.4) }
+            let spd = matmul(m, m, transposeA: true, transposeB: false) + Tensor(shape: [n, n]) { $0 % (n + 1) == 0 ? 1 : 0 }
+            let columns = Tensor(shape: [n, 3]) { Foundation.sin(0.5 * Double($0)) }
+            let vector = Tensor(shape: [n]) { Foundation.cos(0.9 * Double($0)) }
+            for rhs in [columns, vector] {
+                let lu = solve(general, rhs), cholesky = try XCTUnwrap(choleskySolve(spd, rhs))
+                XCTAssertEqual(lu.shape, rhs.shape)
+                XCTAssertLessThan(maxError(matmul(general, lu), rhs), 1e-10, "LU, n = \(n), rhs \(rhs.shape)")
+                XCTAssertLessThan(maxError(matmul(spd, cholesky), rhs), 1e-10, "Cholesky, n = \(n), rhs \(rhs.shape)")
+                XCTAssertLessThan(maxError(solve(spd, rhs), cholesky), 1e-10, "LU vs Cholesky, n = \(n)")
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ final class MatmulKernelTests: XCTestCase {
     }
 
     func testAgainstTripleLoop() {
-        let shapes = [(1, 1, 1), (1, 1, 9), (7, 13, 5), (5, 1, 17), (1, 11, 6), (3, 9, 1), (33, 17, 40), (130, 70, 40), (2000, 1, 500)]
+        let shapes = [(1, 1, 1), (1, 1, 9), (7, 13, 5), (5, 1, 17), (1, 11, 6), (3, 9, 1), (33, 17, 40), (130, 70, 40), (70, 300, 530), (2000, 1, 500)]
         for (m, n, k) in shapes {
             let a = (0..<(m * k)).map { Foundation.sin(0.7 * Double($0) + 0.1) }
             let b = (0..<(k * n)).map { Foundation.cos(0.3 * Double($0) + 0.2) }
@@ -41,5 +41,22 @@ final class MatmulKernelTests: XCTestCase {
         var serial = [Double](repeating: 0, count: 500)
         for p in 0..<2000 { for i in 0..<500 { serial[i] += r.scalars[p] * a.scalars[p * 500 + i] } }
         XCTAssertLessThan(zip(first.scalars, serial).map { abs($0 - $1) }.max()!, 1e-11)
+    }
+
+    /// `AᵀA` of one matrix takes the symmetric path: the upper triangle against the triple loop and an
+    /// exactly mirrored lower triangle, serial and split across cores; its gradient still sees both factors.
+    func testGramOfOneMatrixIsSymmetricAndMatchesTripleLoop() {
+        for (rows, columns) in [(9, 7), (600, 150)] {
+            let a = Tensor(shape: [rows, columns]) { Foundation.sin(0.013 * Double($0 * $0 % 997) + 0.2) }
+            let gram = matmul(a, a, transposeA: true, transposeB: false)
+            let expected = naive(true, false, columns, columns, rows, a.scalars, a.scalars)
+            XCTAssertLessThan(zip(gram.scalars, expected).map { abs($0 - $1) }.max()!, 1e-11, "\(rows)x\(columns)")
+            for i in 0..<columns { for j in 0..<i { XCTAssertEqual(gram.scalars[i * columns + j], gram.scalars[j * columns + i]) } }
+        }
+        // d/dA Σ (AᵀA ⊙ W) = A (W + Wᵀ).
+        let a = Tensor(shape: [5, 3]) { Foundation.cos(Double($0)) }, w = Tensor(shape: [3, 3]) { Double($0) - 4 }
+        let g = gradient(at: a) { a in (matmul(a, a, transposeA: true, transposeB: false) * w).sum() }
+        let expected = matmul(a, w + w.transposed)
+        XCTAssertLessThan(zip(g.scalars, expected.scalars).map { abs($0 - $1) }.max()!, 1e-13)
     }
 }

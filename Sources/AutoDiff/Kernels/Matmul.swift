@@ -48,6 +48,14 @@ enum MatmulKernel {
                     for i in rows { rowDots(0..<n, k, b, rowsOfA + i * k, c + i * n) }
                 }
             }
+        } else if transposeA && a == b && m == n {
+            // C = AᵀA is symmetric: row i of its upper triangle accumulates a[p, i] · row p of A from
+            // column i on, then the lower triangle is mirrored (c[j, i] sums the same products in the same
+            // order, so the mirror is bit-identical to computing it).
+            splitTriangle(m, work) { rows in
+                for i in rows { scaledRows(0..<k, m - i, stride: m, a + i, c + i * m + i) { p in a[p * m + i] } }
+            }
+            for i in 1..<m { for j in 0..<i { c[i * m + j] = c[j * m + i] } }
         } else {
             // The i-p-j loop: row i of C accumulates a[i, p] · row p of B, four p at a time.
             split(m, work) { rows in
@@ -76,21 +84,23 @@ enum MatmulKernel {
         }
     }
 
-    /// `out = Σ_{p ∈ rows} coefficient(p) · row p` (rows of `width` entries), overwriting `out`.
+    /// `out = Σ_{p ∈ rows} coefficient(p) · row p`, over the first `width` entries of rows `stride` apart
+    /// (default: `width`, contiguous rows), overwriting `out`.
     @inline(__always)
     private static func scaledRows(
-        _ rows: Range<Int>, _ width: Int, _ matrix: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>,
-        coefficient: (Int) -> Double
+        _ rows: Range<Int>, _ width: Int, stride: Int? = nil, _ matrix: UnsafePointer<Double>,
+        _ out: UnsafeMutablePointer<Double>, coefficient: (Int) -> Double
     ) {
+        let stride = stride ?? width
         out.update(repeating: 0, count: width)
         var p = rows.lowerBound
         while p + 4 <= rows.upperBound {
             let c = SIMD4(coefficient(p), coefficient(p + 1), coefficient(p + 2), coefficient(p + 3))
-            axpy4(width, c, matrix + p * width, out)
+            axpy4(width, stride: stride, c, matrix + p * stride, out)
             p += 4
         }
         while p < rows.upperBound {
-            axpy(width, coefficient(p), matrix + p * width, out)
+            axpy(width, coefficient(p), matrix + p * stride, out)
             p += 1
         }
     }
@@ -132,6 +142,19 @@ enum MatmulKernel {
             DispatchQueue.concurrentPerform(iterations: pieces) { piece in
                 body((piece * count / pieces)..<((piece + 1) * count / pieces))
             }
+        }
+    }
+
+    /// Runs `body` over the rows `0..<count` of an upper triangle (row i costs `count − i`), split when
+    /// `work` is large into one block per core of equal cost: block q ends at row `count·(1 − √(1 − q/P))`.
+    private static func splitTriangle(_ count: Int, _ work: Int, _ body: (Range<Int>) -> Void) {
+        let pieces = work >= parallelThreshold ? min(cores, count) : 1
+        guard pieces > 1 else { return body(0..<count) }
+        func boundary(_ q: Int) -> Int {
+            q == pieces ? count : Int(Double(count) * (1 - (1 - Double(q) / Double(pieces)).squareRoot()))
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: pieces) { q in body(boundary(q)..<boundary(q + 1)) }
         }
     }
 
@@ -201,12 +224,14 @@ enum MatmulKernel {
         return out
     }
 
-    /// `y[i] += Σⱼ c[j] · x[j·n + i]` for four consecutive rows of `x`: one load and store of `y` per four
-    /// rows.
+    /// `y[i] += Σⱼ c[j] · x[j·stride + i]` for `i < n` and four rows of `x` `stride` apart: one load and
+    /// store of `y` per four rows.
     @inline(__always)
-    static func axpy4(_ n: Int, _ c: SIMD4<Double>, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
-        let r0 = UnsafeRawPointer(x), r1 = UnsafeRawPointer(x + n), r2 = UnsafeRawPointer(x + 2 * n)
-        let r3 = UnsafeRawPointer(x + 3 * n), ry = UnsafeMutableRawPointer(y)
+    static func axpy4(
+        _ n: Int, stride: Int, _ c: SIMD4<Double>, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>
+    ) {
+        let r0 = UnsafeRawPointer(x), r1 = UnsafeRawPointer(x + stride), r2 = UnsafeRawPointer(x + 2 * stride)
+        let r3 = UnsafeRawPointer(x + 3 * stride), ry = UnsafeMutableRawPointer(y)
         let c0 = SIMD4(repeating: c[0]), c1 = SIMD4(repeating: c[1]), c2 = SIMD4(repeating: c[2]), c3 = SIMD4(repeating: c[3])
         var i = 0
         while i + 4 <= n {
@@ -219,7 +244,7 @@ enum MatmulKernel {
             i += 4
         }
         while i < n {
-            y[i] += c[0] * x[i] + c[1] * x[n + i] + c[2] * x[2 * n + i] + c[3] * x[3 * n + i]
+            y[i] += c[0] * x[i] + c[1] * x[stride + i] + c[2] * x[2 * stride + i] + c[3] * x[3 * stride + i]
             i += 1
         }
     }

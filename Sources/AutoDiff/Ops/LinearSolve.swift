@@ -75,26 +75,28 @@ struct LUFactors {
     private var pivots: [Int]
     private let n: Int
 
-    /// Factors `a`; `nil` when a pivot is zero relative to the matrix's scale.
+    /// Factors `a` (right-looking: each pivot row updates the rows below it with the SIMD `axpy`); `nil`
+    /// when a pivot is zero relative to the matrix's scale.
     init?(_ a: [Double], n: Int) {
         self.n = n
         lu = a
         pivots = Array(0..<n)
         let tiny = Double.ulpOfOne * Double(n) * a.reduce(0) { max($0, abs($1)) }
-        let ok = lu.withUnsafeMutableBufferPointer { m -> Bool in
+        let ok = lu.withUnsafeMutableBufferPointer { buffer -> Bool in
+            let m = buffer.baseAddress!
             for k in 0..<n {
                 var p = k
                 for i in (k + 1)..<n where abs(m[i * n + k]) > abs(m[p * n + k]) { p = i }
                 if abs(m[p * n + k]) <= tiny { return false }
                 if p != k {
-                    for j in 0..<n { m.swapAt(k * n + j, p * n + j) }
+                    for j in 0..<n { buffer.swapAt(k * n + j, p * n + j) }
                     pivots.swapAt(k, p)
                 }
-                let pivot = m[k * n + k]
+                let pivot = m[k * n + k], width = n - k - 1
                 for i in (k + 1)..<n {
                     let l = m[i * n + k] / pivot
                     m[i * n + k] = l
-                    if l != 0 { for j in (k + 1)..<n { m[i * n + j] -= l * m[k * n + j] } }
+                    if l != 0 { MatmulKernel.axpy(width, -l, m + k * n + k + 1, m + i * n + k + 1) }
                 }
             }
             return true
@@ -104,28 +106,39 @@ struct LUFactors {
 
     /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
     func solve(_ b: [Double], columns k: Int) -> [Double] {
-        var x = [Double](repeating: 0, count: n * k)
         lu.withUnsafeBufferPointer { m in
-            x.withUnsafeMutableBufferPointer { x in
-                b.withUnsafeBufferPointer { b in
-                    for i in 0..<n { for c in 0..<k { x[i * k + c] = b[pivots[i] * k + c] } }
-                }
-                for i in 0..<n { for j in 0..<i where m[i * n + j] != 0 {
-                    let l = m[i * n + j]
-                    for c in 0..<k { x[i * k + c] -= l * x[j * k + c] }
-                } }
+            eachColumn(of: b, rows: n, columns: k) { x in
+                let m = m.baseAddress!
+                let permuted = (0..<n).map { x[pivots[$0]] }
+                for i in 0..<n { x[i] = permuted[i] - MatmulKernel.dot(i, m + i * n, x) }
                 for i in stride(from: n - 1, through: 0, by: -1) {
-                    for j in (i + 1)..<n {
-                        let u = m[i * n + j]
-                        for c in 0..<k { x[i * k + c] -= u * x[j * k + c] }
-                    }
-                    let d = m[i * n + i]
-                    for c in 0..<k { x[i * k + c] /= d }
+                    x[i] = (x[i] - MatmulKernel.dot(n - i - 1, m + i * n + i + 1, x + i + 1)) / m[i * n + i]
                 }
             }
         }
+    }
+}
+
+/// Solves column by column: copies each column of the row-major `[rows, columns]` matrix `b` into a
+/// contiguous vector, lets `solveInPlace` overwrite it with the solution, and gathers the solutions in the
+/// same layout.
+private func eachColumn(
+    of b: [Double], rows n: Int, columns k: Int, _ solveInPlace: (UnsafeMutablePointer<Double>) -> Void
+) -> [Double] {
+    if k == 1 {
+        var x = b
+        x.withUnsafeMutableBufferPointer { solveInPlace($0.baseAddress!) }
         return x
     }
+    var out = [Double](repeating: 0, count: n * k), column = [Double](repeating: 0, count: n)
+    column.withUnsafeMutableBufferPointer { column in
+        for c in 0..<k {
+            for i in 0..<n { column[i] = b[i * k + c] }
+            solveInPlace(column.baseAddress!)
+            for i in 0..<n { out[i * k + c] = column[i] }
+        }
+    }
+    return out
 }
 
 /// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular: the raw,
@@ -136,45 +149,37 @@ public struct CholeskyFactor {
     /// The order n of the factored matrix.
     public let n: Int
 
-    /// Factors the `n × n` row-major `a`; `nil` when a pivot is not positive (A not positive definite).
+    /// Factors the `n × n` row-major `a` (Cholesky–Crout: every entry of L is one SIMD dot product of two
+    /// rows of L); `nil` when a pivot is not positive (A not positive definite).
     public init?(_ a: [Double], n: Int) {
         self.n = n
         l = [Double](repeating: 0, count: n * n)
-        let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
+        let ok = l.withUnsafeMutableBufferPointer { buffer -> Bool in
+            let l = buffer.baseAddress!
             for j in 0..<n {
-                var d = a[j * n + j]
-                for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
+                let d = a[j * n + j] - MatmulKernel.dot(j, l + j * n, l + j * n)
                 if !(d > 0) { return false }
                 let ljj = d.squareRoot()
                 l[j * n + j] = ljj
-                for i in (j + 1)..<n {
-                    var s = a[i * n + j]
-                    for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
-                    l[i * n + j] = s / ljj
-                }
+                for i in (j + 1)..<n { l[i * n + j] = (a[i * n + j] - MatmulKernel.dot(j, l + i * n, l + j * n)) / ljj }
             }
             return true
         }
         if !ok { return nil }
     }
 
-    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
+    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`: `L z = b` by rows, then
+    /// `Lᵀ x = z` by columns of Lᵀ (rows of L, so both sweeps read L contiguously).
     public func solve(_ b: [Double], columns k: Int = 1) -> [Double] {
-        var x = b
         l.withUnsafeBufferPointer { l in
-            x.withUnsafeMutableBufferPointer { x in
-                for i in 0..<n {
-                    for j in 0..<i { let v = l[i * n + j]; for c in 0..<k { x[i * k + c] -= v * x[j * k + c] } }
-                    let d = l[i * n + i]
-                    for c in 0..<k { x[i * k + c] /= d }
-                }
+            eachColumn(of: b, rows: n, columns: k) { x in
+                let l = l.baseAddress!
+                for i in 0..<n { x[i] = (x[i] - MatmulKernel.dot(i, l + i * n, x)) / l[i * n + i] }
                 for i in stride(from: n - 1, through: 0, by: -1) {
-                    for j in (i + 1)..<n { let v = l[j * n + i]; for c in 0..<k { x[i * k + c] -= v * x[j * k + c] } }
-                    let d = l[i * n + i]
-                    for c in 0..<k { x[i * k + c] /= d }
+                    x[i] /= l[i * n + i]
+                    MatmulKernel.axpy(i, -x[i], l + i * n, x)
                 }
             }
         }
-        return x
     }
 }
