@@ -7,6 +7,8 @@ enum Elementwise {
     @inline(__always)
     static func map(_ x: Tensor, _ f: (Double) -> Double) -> Tensor {
         let n = x.count
+        // A one-element literal allocates through the specialised array entry point, not the generic one.
+        if n == 1 { return Tensor(shape: x.shape, scalars: [f(x.scalars[0])], trace: nil) }
         let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
             x.scalars.withUnsafeBufferPointer { src in
                 for i in 0..<n { buffer[i] = f(src[i]) }
@@ -66,6 +68,7 @@ enum Elementwise {
         _ a: [Double], _ b: [Double], shape: [Int], _ f: (Double, Double) -> Double
     ) -> Tensor {
         let n = a.count
+        if n == 1 { return Tensor(shape: shape, scalars: [f(a[0], b[0])], trace: nil) }
         let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
