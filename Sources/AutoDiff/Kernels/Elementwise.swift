@@ -18,6 +18,19 @@ enum Elementwise {
         return Tensor(shape: x.shape, scalars: out, trace: nil)
     }
 
+    /// `kernel(x, out)` writing every element of a new tensor of `x`'s shape (a kernel that processes
+    /// several elements at a time).
+    static func map(
+        _ x: Tensor, kernel: (UnsafeBufferPointer<Double>, UnsafeMutablePointer<Double>) -> Void
+    ) -> Tensor {
+        let n = x.count
+        let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+            x.scalars.withUnsafeBufferPointer { src in if n > 0 { kernel(src, buffer.baseAddress!) } }
+            initialized = n
+        }
+        return Tensor(shape: x.shape, scalars: out, trace: nil)
+    }
+
     /// `Σ x[i]` with eight independent accumulators (two four-wide vectors), so the adds do not wait on
     /// each other.
     static func sumOfElements(_ x: UnsafeBufferPointer<Double>) -> Double {

@@ -46,7 +46,7 @@ public func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// Hyperbolic tangent element-wise. Derivative `1 − y²`.
 public func tanh(_ x: Tensor) -> Tensor {
     Primitive.unary(
-        x, value: { Elementwise.map($0) { Foundation.tanh($0) } },
+        x, value: { Elementwise.map($0, kernel: VectorMath.tanh) },
         jvp: { t, _, y in t * (1 - y * y) }, vjp: { g, _, y in g * (1 - y * y) })
 }
 
