@@ -31,25 +31,6 @@ enum Elementwise {
         return Tensor(shape: x.shape, scalars: out, trace: nil)
     }
 
-    /// `Σ x[i]` with eight independent accumulators (two four-wide vectors), so the adds do not wait on
-    /// each other.
-    static func sumOfElements(_ x: UnsafeBufferPointer<Double>) -> Double {
-        let n = x.count, raw = UnsafeRawPointer(x.baseAddress!)
-        var s0 = SIMD4<Double>(), s1 = SIMD4<Double>()
-        var i = 0
-        while i + 8 <= n {
-            s0 += raw.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
-            s1 += raw.loadUnaligned(fromByteOffset: i * 8 + 32, as: SIMD4<Double>.self)
-            i += 8
-        }
-        var s = (s0 + s1).sum()
-        while i < n {
-            s += x[i]
-            i += 1
-        }
-        return s
-    }
-
     /// `f` applied element-wise to `a` and `b` after broadcasting them to a common shape.
     ///
     /// Fast paths: equal shapes, a one-element operand, and a trailing-axes operand (a row); any other
@@ -136,7 +117,7 @@ enum Elementwise {
         let total = shape.reduce(1, *)
         var out = [Double](repeating: 0, count: total)
         if total == 1 {
-            out[0] = x.scalars.withUnsafeBufferPointer { src in src.isEmpty ? 0 : sumOfElements(src) }
+            out[0] = x.scalars.withUnsafeBufferPointer { src in src.isEmpty ? 0 : MatmulKernel.sum(src.count, src.baseAddress!) }
         } else if x.shape.hasSuffix(shape) {
             x.scalars.withUnsafeBufferPointer { src in
                 out.withUnsafeMutableBufferPointer { dst in

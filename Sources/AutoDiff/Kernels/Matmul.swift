@@ -158,22 +158,40 @@ enum MatmulKernel {
         }
     }
 
-    /// `Σᵢ x[i] y[i]` with two four-wide accumulators.
+    /// `Σᵢ x[i] y[i]`.
     @inline(__always)
     static func dot(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
+        let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
+        return sumOfTerms(n, lanes: { offset in
+            rx.loadUnaligned(fromByteOffset: offset, as: SIMD4<Double>.self)
+                * ry.loadUnaligned(fromByteOffset: offset, as: SIMD4<Double>.self)
+        }, term: { x[$0] * y[$0] })
+    }
+
+    /// `Σᵢ x[i]`.
+    @inline(__always)
+    static func sum(_ n: Int, _ x: UnsafePointer<Double>) -> Double {
+        let rx = UnsafeRawPointer(x)
+        return sumOfTerms(n, lanes: { rx.loadUnaligned(fromByteOffset: $0, as: SIMD4<Double>.self) }, term: { x[$0] })
+    }
+
+    /// `Σ_{i<n} term(i)` with two four-wide accumulators (eight independent partial sums, so the adds do
+    /// not wait on each other): `lanes(byteOffset)` gives the terms `i … i+3` at byte offset `8i`, `term`
+    /// one term of the tail.
+    @inline(__always)
+    private static func sumOfTerms(
+        _ n: Int, lanes: (Int) -> SIMD4<Double>, term: (Int) -> Double
+    ) -> Double {
         var s0 = SIMD4<Double>(), s1 = SIMD4<Double>()
         var i = 0
-        let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
         while i + 8 <= n {
-            s0 += rx.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
-                * ry.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
-            s1 += rx.loadUnaligned(fromByteOffset: i * 8 + 32, as: SIMD4<Double>.self)
-                * ry.loadUnaligned(fromByteOffset: i * 8 + 32, as: SIMD4<Double>.self)
+            s0 += lanes(i * 8)
+            s1 += lanes(i * 8 + 32)
             i += 8
         }
         var s = (s0 + s1).sum()
         while i < n {
-            s += x[i] * y[i]
+            s += term(i)
             i += 1
         }
         return s
