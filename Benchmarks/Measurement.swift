@@ -5,17 +5,24 @@ enum Measurement {
     /// Monotonic time in milliseconds.
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
 
-    /// Runs `body` once as a warm-up while measuring its peak memory, then `repeats` timed runs.
+    /// Timed runs go on past `repeats` until they add up to this many milliseconds (at most
+    /// `maximumRepeats` runs), so sub-millisecond rows take a median over hundreds of runs instead of a
+    /// handful that one scheduling hiccup of the virtual machine can move.
+    static let minimumTimedMilliseconds = 100.0, maximumRepeats = 1000
+
+    /// Runs `body` once as a warm-up while measuring its peak memory, then at least `repeats` timed runs
+    /// (more for fast bodies: see `minimumTimedMilliseconds`).
     ///
     /// - Returns: median and minimum milliseconds of the timed runs, and the peak resident-set growth
     ///   (MB) of the warm-up run.
     static func run(repeats: Int, _ body: () throws -> Void) rethrows -> (median: Double, min: Double, peakMB: Double) {
         let peak = try peakGrowth(body)
-        var times = [Double]()
-        for _ in 0..<repeats {
+        var times = [Double](), total = 0.0
+        while times.count < repeats || (total < minimumTimedMilliseconds && times.count < maximumRepeats) {
             let start = now()
             try body()
             times.append(now() - start)
+            total += times.last!
         }
         times.sort()
         let mid = times.count / 2

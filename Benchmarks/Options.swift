@@ -11,7 +11,7 @@ struct Options {
     var csvPath: String?
     /// Where to write the SVG chart, if anywhere.
     var svgPath: String?
-    /// Timed runs per row after one warm-up run (at least 1; the default 7).
+    /// The least number of timed runs per row after one warm-up run (at least 1; the default 7).
     var repeats = 7
 
     static let usage = """
@@ -22,7 +22,8 @@ struct Options {
           --csv <path>         also write the rows as CSV
                                (workload,method,size,steps,median_ms,min_ms,peak_mb,ratio,error)
           --svg <path>         also write a chart of time and peak memory against T (unrolled ridge)
-          --repeat <n>         timed runs per row after one warm-up run (n ≥ 1, default 7)
+          --repeat <n>         at least n timed runs per row after one warm-up run (n ≥ 1, default 7;
+                               fast rows run on until 100 ms of timed runs, at most 1000)
           --help               print this help
         """
 
