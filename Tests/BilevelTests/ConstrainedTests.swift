@@ -227,4 +227,14 @@ final class BoxWorkloadTests: XCTestCase {
         XCTAssertLessThan(active, cleaning.d)
         XCTAssertLessThan(relativeError(result.hypergradient, cleaning.boxExactHypergradient(cleaning.x0, at: result.innerSolution)), 1e-9)
     }
+
+    /// Newton steps near y* promise decreases below f's rounding; the line search must still take them
+    /// whole, so SQP converges quadratically (6 iterations; 11 when noise halved the last steps).
+    func testBoxHyperCleaningLowerSolveConvergesQuadratically() throws {
+        let cleaning = Fixtures.Cleaning()
+        let lower = try ActiveSetLowerSolver().solve(cleaning.boxProblem(), at: cleaning.x0, from: Tensor(zeros: [cleaning.d]))
+        XCTAssertTrue(lower.converged)
+        XCTAssertLessThanOrEqual(lower.iterations, 7)
+        XCTAssertLessThan(lower.stationarityResidual, 1e-12)
+    }
 }
