@@ -11,6 +11,10 @@ import Foundation
 /// rows; the sums over rows (`Aᵀb`, `bᵀA`) are cut into a number of row blocks fixed by the shape alone
 /// (`reductionBlocks`), each summed into its own partial and the partials added in block order, so results
 /// depend only on the shapes, never on the number of cores or threads.
+///
+/// Measured and not kept, on the 128-bit SIMD this package compiles to: cache-blocked panels of B in the
+/// i-p-j loop (AᵀA at 2000×500: 45 → 71 ms) and a packed 4×4 register-tile kernel (128×32·32×64:
+/// 35 → 48 µs); hardware prefetch already streams the rows, and the loop is bound by arithmetic.
 enum MatmulKernel {
     /// Multiply-adds above which a product is split across cores (measured: below it the dispatch
     /// costs more than it saves).
