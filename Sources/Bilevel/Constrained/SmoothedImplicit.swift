@@ -42,7 +42,7 @@ public struct SmoothedImplicit<Solver: HessianInverseSolver>: HypergradientMetho
     ///
     /// - Throws: `BilevelError.invalidArgument` for σ ≤ 0 or S < 1, and whatever `KKTImplicit` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        guard sigma > 0 && sigma.isFinite else { throw BilevelError.invalidArgument(name: "SmoothedImplicit.sigma", reason: "must be a finite positive number, got \(sigma)") }
+        try requirePositive("SmoothedImplicit.sigma", sigma)
         guard samples >= 1 else { throw BilevelError.invalidArgument(name: "SmoothedImplicit.samples", reason: "must be ≥ 1, got \(samples)") }
         _ = try kkt.prepare(problem, x, y0)
         let start = DispatchTime.now().uptimeNanoseconds

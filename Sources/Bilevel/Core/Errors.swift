@@ -39,3 +39,10 @@ public enum BilevelError: Error, CustomStringConvertible {
         }
     }
 }
+
+/// Throws `BilevelError.invalidArgument` naming `name` unless `value` is finite and positive.
+func requirePositive(_ name: String, _ value: Double) throws {
+    guard value > 0 && value.isFinite else {
+        throw BilevelError.invalidArgument(name: name, reason: "must be a finite positive number, got \(value)")
+    }
+}

@@ -1,14 +1,7 @@
 // Pieces shared by the first-order methods (F2SA, BOME, PBGD, BDA) and the stochastic Neumann solver:
-// parameter checks, the gradient step and step count they default to, and one source of (full or
+// the gradient step and step count they default to, and one source of (full or
 // mini-batch) gradients that runs the lower-level descent `z_T` and the value-function gap
 // `∇ₓf(x, y) − ∇ₓf(x, z)`.
-
-/// Throws `BilevelError.invalidArgument` naming `name` unless `value` is finite and positive.
-func requirePositive(_ name: String, _ value: Double) throws {
-    guard value > 0 && value.isFinite else {
-        throw BilevelError.invalidArgument(name: name, reason: "must be a finite positive number, got \(value)")
-    }
-}
 
 extension BilevelProblem {
     /// The gradient step η a first-order method takes on f: `given`, else the step of the problem's

@@ -27,7 +27,7 @@ public struct HessianFree: HessianInverseSolver {
     /// - Throws: `BilevelError.invalidArgument` for λ ≤ 0 or non-finite, and whatever the reference
     ///   solver throws.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
-        guard lambda > 0 && lambda.isFinite else { throw BilevelError.invalidArgument(name: "HessianFree.lambda", reason: "must be a finite positive number, got \(lambda)") }
+        try requirePositive("HessianFree.lambda", lambda)
         let v = b / lambda
         var solution = LinearSolution(solution: v, iterations: 0, residual: nil, converged: true, notes: ["hessian-free: H ≈ \(lambda) I, no HVPs"])
         solution.referenceError = try system.referenceError(of: v, rhs: b, reference: compareWith)

@@ -23,7 +23,7 @@ extension LinearSystem {
 /// Checks a solver's count and step parameters.
 func validateSolverParameters(_ solver: String, count: (name: String, value: Int), step: Double, tolerance: Double?) throws {
     guard count.value >= 1 else { throw BilevelError.invalidArgument(name: "\(solver).\(count.name)", reason: "must be ≥ 1, got \(count.value)") }
-    guard step > 0 && step.isFinite else { throw BilevelError.invalidArgument(name: "\(solver).step", reason: "must be a finite positive number, got \(step)") }
+    try requirePositive("\(solver).step", step)
     if let tolerance, !(tolerance >= 0) { throw BilevelError.invalidArgument(name: "\(solver).tolerance", reason: "must be ≥ 0, got \(tolerance)") }
 }
 

@@ -49,7 +49,7 @@ public struct WoodFisher: HessianInverseSolver {
     /// - Throws: `BilevelError.invalidArgument` for γ ≤ 0, a per-sample curvature without
     ///   `problem.lowerBatch`, or a `count` outside `1...lowerSampleCount`.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
-        guard damping > 0 && damping.isFinite else { throw BilevelError.invalidArgument(name: "WoodFisher.damping", reason: "must be a finite positive number, got \(damping)") }
+        try requirePositive("WoodFisher.damping", damping)
         let oracle = system.oracle, problem = oracle.problem
         var vectors: [[Double]]
         switch curvature {

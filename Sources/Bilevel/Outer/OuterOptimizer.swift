@@ -14,9 +14,9 @@ public enum OuterOptimizer {
     func validate() throws {
         switch self {
         case let .gradientDescent(step):
-            guard step > 0 && step.isFinite else { throw BilevelError.invalidArgument(name: "gradientDescent step", reason: "must be a finite positive number, got \(step)") }
+            try requirePositive("gradientDescent step", step)
         case let .adam(step, beta1, beta2, epsilon):
-            guard step > 0 && step.isFinite else { throw BilevelError.invalidArgument(name: "adam step", reason: "must be a finite positive number, got \(step)") }
+            try requirePositive("adam step", step)
             guard (0..<1).contains(beta1), (0..<1).contains(beta2) else {
                 throw BilevelError.invalidArgument(name: "adam beta1/beta2", reason: "must lie in [0, 1), got \(beta1), \(beta2)")
             }
