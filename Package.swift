@@ -22,5 +22,5 @@ let package = Package(
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

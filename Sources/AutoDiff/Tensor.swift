@@ -6,7 +6,7 @@
 /// users; they are what lets ops record themselves on the right tape when transforms are nested.
 ///
 /// Scalars are rank-0 tensors (`shape == []`, one element).
-public struct Tensor {
+public struct Tensor: Sendable {
     /// The extent of each axis, outermost first. `[]` for a scalar.
     public internal(set) var shape: [Int]
     /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.

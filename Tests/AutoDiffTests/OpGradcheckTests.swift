@@ -19,7 +19,7 @@ final class OpGradcheckTests: XCTestCase {
     /// A symmetric positive definite matrix.
     static let spd = Tensor(shape: [3, 3], scalars: [4, 1, -0.5, 1, 3, 0.25, -0.5, 0.25, 2.5])
 
-    typealias Unary = (name: String, x: Tensor, f: (Tensor) -> Tensor)
+    typealias Unary = (name: String, x: Tensor, f: @Sendable (Tensor) -> Tensor)
 
     static let unaryCases: [Unary] = [
         ("negate", input([2, 3]), { -$0 }),
@@ -65,7 +65,7 @@ final class OpGradcheckTests: XCTestCase {
         ("dot-rank2", input([2, 3]), { dot($0, sin($0)) }),
     ]
 
-    typealias Binary = (name: String, x: Tensor, y: Tensor, f: (Tensor, Tensor) -> Tensor)
+    typealias Binary = (name: String, x: Tensor, y: Tensor, f: @Sendable (Tensor, Tensor) -> Tensor)
 
     static let binaryCases: [Binary] = [
         ("add", input([2, 3]), input([2, 3], offset: 1), { $0 + $1 }),

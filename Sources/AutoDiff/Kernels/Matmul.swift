@@ -119,7 +119,7 @@ enum MatmulKernel {
         guard blocks > 1 else { return scaledRows(0..<rows, width, matrix, c) { vector[$0] } }
         let partials = UnsafeMutablePointer<Double>.allocate(capacity: (blocks - 1) * width)
         defer { partials.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: blocks) { block in
+        parallelFor(blocks) { block in
             let out = block == 0 ? c : partials + (block - 1) * width
             scaledRows((block * rows / blocks)..<((block + 1) * rows / blocks), width, matrix, out) { vector[$0] }
         }
@@ -142,11 +142,7 @@ enum MatmulKernel {
     private static func split(_ count: Int, _ work: Int, _ body: (Range<Int>) -> Void) {
         let pieces = work >= parallelThreshold ? min(cores, count) : 1
         guard pieces > 1 else { return body(0..<count) }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-                body((piece * count / pieces)..<((piece + 1) * count / pieces))
-            }
-        }
+        parallelFor(pieces) { piece in body((piece * count / pieces)..<((piece + 1) * count / pieces)) }
     }
 
     /// Runs `body` over the rows `0..<count` of an upper triangle (row i costs `count − i`), split when
@@ -157,9 +153,7 @@ enum MatmulKernel {
         func boundary(_ q: Int) -> Int {
             q == pieces ? count : Int(Double(count) * (1 - (1 - Double(q) / Double(pieces)).squareRoot()))
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: pieces) { q in body(boundary(q)..<boundary(q + 1)) }
-        }
+        parallelFor(pieces) { q in body(boundary(q)..<boundary(q + 1)) }
     }
 
     /// `Σᵢ x[i] y[i]`.

@@ -3,7 +3,12 @@ import Synchronization
 /// The position of a value inside one differentiation level: which level, and which entry of it.
 ///
 /// A `Trace` is two words stored inline in `Tensor`; recording an op never allocates a trace object.
-struct Trace {
+///
+/// Sendability: a level is created, recorded on and read by the one thread that runs its transform
+/// (every transform runs its closure synchronously), so a traced tensor never needs to cross threads;
+/// a constant tensor (no trace) carries only immutable value storage. A traced tensor handed to
+/// another thread while its transform is still running is a misuse that the engine does not detect.
+struct Trace: @unchecked Sendable {
     /// The level that recorded the value.
     let level: Level
     /// The entry of `level` (a tape node for reverse mode, a tangent slot for forward mode).
