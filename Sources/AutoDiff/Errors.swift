@@ -1,7 +1,7 @@
 /// Errors raised by the engine.
 ///
 /// Policy: ops on tensors (`+`, `matmul`, `reshape`, …) treat a malformed call as a programming error,
-/// like indexing an array out of bounds: they stop with `preconditionFailure` and this error's
+/// like indexing an array out of bounds: they stop through `engineFailure` (in every build configuration) with this error's
 /// `description`, which names every shape and value involved. Each check is also available as a
 /// throwing validator (`Shapes.broadcast`, `Shapes.matmul`, …) so callers that build shapes from user
 /// input can test them first. Numerical checks (`gradcheck`) report problems in their result instead.
@@ -35,5 +35,23 @@ public enum AutoDiffError: Error, Equatable, CustomStringConvertible {
 /// error (see `AutoDiffError`).
 @inline(__always)
 func require<T>(_ check: @autoclosure () throws -> T) -> T {
-    do { return try check() } catch { preconditionFailure("\(error)") }
+    do { return try check() } catch { engineFailure("\(error)") }
+}
+
+/// Stops the program with `message` on standard error, in every build configuration.
+///
+/// Every engine stop goes through here: `precondition` and `preconditionFailure` drop their message
+/// in optimized builds (`-O`), which would leave a user of `swift run -c release` with a bare
+/// "precondition failure" and no shapes; `fatalError` keeps it.
+func engineFailure(_ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) -> Never {
+    fatalError(message(), file: file, line: line)
+}
+
+/// Stops with `message` (see `engineFailure`) unless `condition` holds.
+@inline(__always)
+func engineCheck(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
+    if !condition() { engineFailure(message(), file: file, line: line) }
 }

@@ -75,9 +75,9 @@ public struct GradcheckResult: CustomStringConvertible {
 ///   - step: the relative finite-difference step (default `6e-6`).
 ///   - f: any function of one tensor built from engine ops.
 public func gradcheck(at x: Tensor, step: Double? = nil, of f: (Tensor) -> Tensor) -> GradcheckResult {
-    precondition(x.count > 0, "\(AutoDiffError.emptyTensor(op: "gradcheck"))")
+    engineCheck(x.count > 0, "\(AutoDiffError.emptyTensor(op: "gradcheck"))")
     let relativeStep = step ?? 6e-6
-    precondition(relativeStep > 0, "gradcheck: the step must be positive, got \(relativeStep)")
+    engineCheck(relativeStep > 0, "gradcheck: the step must be positive, got \(relativeStep)")
     let point = x.detached
     let (value, pullback) = vjp(at: point, of: f)
     let outputs = value.count, inputs = x.count

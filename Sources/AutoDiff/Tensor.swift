@@ -38,9 +38,9 @@ public struct Tensor: Sendable {
     /// - Precondition: every extent is non-negative and `scalars.count` equals the product of `shape`;
     ///   the message names both.
     public init(shape: [Int], scalars: [Double]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative extent in shape \(shape)")
+        engineCheck(shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative extent in shape \(shape)")
         let count = shape.reduce(1, *)
-        precondition(
+        engineCheck(
             scalars.count == count,
             "Tensor(shape:scalars:): shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
         self.init(shape: shape, scalars: scalars, trace: nil)
@@ -70,7 +70,7 @@ public struct Tensor: Sendable {
     ///
     /// - Precondition: `count == 1`; the message names the shape otherwise.
     public var scalar: Double {
-        precondition(count == 1, "Tensor.scalar: expected one element, the shape is \(shape)")
+        engineCheck(count == 1, "Tensor.scalar: expected one element, the shape is \(shape)")
         return scalars[0]
     }
 

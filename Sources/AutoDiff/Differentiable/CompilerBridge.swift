@@ -16,7 +16,7 @@ import _Differentiation
 /// - Precondition: `f` returns one element.
 public func compilerGradient(at x: Tensor, of f: @differentiable(reverse) (Tensor) -> Tensor) -> Tensor {
     let (value, pullback) = _Differentiation.valueWithPullback(at: x, of: f)
-    precondition(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "compilerGradient", shape: value.shape))")
+    engineCheck(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "compilerGradient", shape: value.shape))")
     return conformed(pullback(Tensor(repeating: 1, shape: value.shape)), to: x.shape)
 }
 
@@ -27,7 +27,7 @@ public func compilerGradient(
     at x: Tensor, _ y: Tensor, of f: @differentiable(reverse) (Tensor, Tensor) -> Tensor
 ) -> (Tensor, Tensor) {
     let (value, pullback) = _Differentiation.valueWithPullback(at: x, y, of: f)
-    precondition(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "compilerGradient", shape: value.shape))")
+    engineCheck(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "compilerGradient", shape: value.shape))")
     let (gx, gy) = pullback(Tensor(repeating: 1, shape: value.shape))
     return (conformed(gx, to: x.shape), conformed(gy, to: y.shape))
 }

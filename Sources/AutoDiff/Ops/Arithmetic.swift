@@ -9,7 +9,7 @@ extension Tensor {
     public func broadcast(to shape: [Int]) -> Tensor {
         if self.shape == shape { return self }
         let target = require(try Shapes.broadcast(self.shape, shape, op: "broadcast(to:)"))
-        precondition(
+        engineCheck(
             target == shape,
             "\(AutoDiffError.shapeMismatch(op: "broadcast(to:)", lhs: self.shape, rhs: shape, reason: "the first does not broadcast to the second"))")
         return Primitive.unary(
@@ -25,7 +25,7 @@ extension Tensor {
     /// - Precondition: `shape` broadcasts to `self.shape`.
     public func sum(toShape shape: [Int]) -> Tensor {
         if self.shape == shape { return self }
-        precondition(
+        engineCheck(
             (try? Shapes.broadcast(shape, self.shape)) == self.shape,
             "\(AutoDiffError.shapeMismatch(op: "sum(toShape:)", lhs: self.shape, rhs: shape, reason: "the second does not broadcast to the first"))")
         return Primitive.unary(

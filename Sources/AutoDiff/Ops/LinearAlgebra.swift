@@ -22,12 +22,12 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
 ///
 /// - Precondition: both are rank 2 and the inner extents of `op(a)` and `op(b)` agree.
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
-    precondition(
+    engineCheck(
         a.rank == 2 && b.rank == 2,
         "\(AutoDiffError.shapeMismatch(op: "matmul(_:_:transposeA:transposeB:)", lhs: a.shape, rhs: b.shape, reason: "both operands must be matrices"))")
     let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
     let k2 = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
-    precondition(
+    engineCheck(
         k == k2,
         "\(AutoDiffError.shapeMismatch(op: "matmul(transposeA: \(transposeA), transposeB: \(transposeB))", lhs: a.shape, rhs: b.shape, reason: "inner extents \(k) and \(k2) differ"))")
     return Primitive.binary(
@@ -63,7 +63,7 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool)
 ///
 /// - Precondition: equal shapes.
 public func dot(_ a: Tensor, _ b: Tensor) -> Tensor {
-    precondition(
+    engineCheck(
         a.shape == b.shape,
         "\(AutoDiffError.shapeMismatch(op: "dot", lhs: a.shape, rhs: b.shape, reason: "dot needs equal shapes"))")
     if a.rank == 1 { return matmul(a.reshaped(to: [1, a.count]), b.reshaped(to: [b.count, 1])).reshaped(to: []) }
@@ -75,7 +75,7 @@ extension Tensor {
     /// VJP are transposes too.
     public var transposed: Tensor {
         guard rank == 2 else {
-            precondition(rank < 2, "transposed: only matrices are transposed; the shape is \(shape)")
+            engineCheck(rank < 2, "transposed: only matrices are transposed; the shape is \(shape)")
             return self
         }
         let rows = shape[0], cols = shape[1]

@@ -14,7 +14,7 @@ public func solve(_ a: Tensor, _ b: Tensor) -> Tensor {
         a, b,
         value: { a, b in
             guard let factors = LUFactors(a.scalars, n: n) else {
-                preconditionFailure("\(AutoDiffError.invalidArgument(op: "solve", reason: "the \(n)×\(n) matrix is singular to working precision (a zero pivot in LU with partial pivoting)"))")
+                engineFailure("\(AutoDiffError.invalidArgument(op: "solve", reason: "the \(n)×\(n) matrix is singular to working precision (a zero pivot in LU with partial pivoting)"))")
             }
             return Tensor(shape: b.shape, scalars: factors.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
         },
@@ -36,7 +36,7 @@ public func choleskySolve(_ a: Tensor, _ b: Tensor) -> Tensor? {
     let n = checkLinearSystem("choleskySolve", a, b)
     let scale = a.scalars.reduce(0) { max($0, abs($1)) }
     for i in 0..<n { for j in 0..<i where abs(a.scalars[i * n + j] - a.scalars[j * n + i]) > 1e-8 * max(scale, 1) {
-        preconditionFailure("\(AutoDiffError.invalidArgument(op: "choleskySolve", reason: "the matrix is not symmetric: a[\(i)][\(j)] = \(a.scalars[i * n + j]) but a[\(j)][\(i)] = \(a.scalars[j * n + i])"))")
+        engineFailure("\(AutoDiffError.invalidArgument(op: "choleskySolve", reason: "the matrix is not symmetric: a[\(i)][\(j)] = \(a.scalars[i * n + j]) but a[\(j)][\(i)] = \(a.scalars[j * n + i])"))")
     } }
     guard let factor = CholeskyFactor(a.scalars, n: n) else { return nil }
     return Primitive.binary(
@@ -52,11 +52,11 @@ public func choleskySolve(_ a: Tensor, _ b: Tensor) -> Tensor? {
 
 /// Checks the shapes of `a y = b` and returns n.
 private func checkLinearSystem(_ op: String, _ a: Tensor, _ b: Tensor) -> Int {
-    precondition(
+    engineCheck(
         a.rank == 2 && a.shape[0] == a.shape[1] && a.shape[0] > 0,
         "\(AutoDiffError.shapeMismatch(op: op, lhs: a.shape, rhs: b.shape, reason: "the matrix must be square and non-empty"))")
     let n = a.shape[0]
-    precondition(
+    engineCheck(
         (b.rank == 1 || b.rank == 2) && b.shape[0] == n,
         "\(AutoDiffError.shapeMismatch(op: op, lhs: a.shape, rhs: b.shape, reason: "the right-hand side must be [\(n)] or [\(n), k]"))")
     return n

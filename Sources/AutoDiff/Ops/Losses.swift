@@ -20,7 +20,7 @@ public func logSoftmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
 ///
 /// - Precondition: `logits` and `labels` have the same shape with at least one element.
 public func logisticLoss(logits: Tensor, labels: Tensor) -> Tensor {
-    precondition(
+    engineCheck(
         logits.shape == labels.shape,
         "\(AutoDiffError.shapeMismatch(op: "logisticLoss", lhs: logits.shape, rhs: labels.shape, reason: "logits and labels must have the same shape"))")
     return softplus(-(labels * logits)).mean()
@@ -31,7 +31,7 @@ public func logisticLoss(logits: Tensor, labels: Tensor) -> Tensor {
 ///
 /// - Precondition: both are `[B, C]` of one shape, `B, C ≥ 1`.
 public func crossEntropy(logits: Tensor, labels: Tensor) -> Tensor {
-    precondition(
+    engineCheck(
         logits.rank == 2 && logits.shape == labels.shape && logits.count > 0,
         "\(AutoDiffError.shapeMismatch(op: "crossEntropy", lhs: logits.shape, rhs: labels.shape, reason: "logits and labels must both be [batch, classes]"))")
     return -(labels * logSoftmax(logits, alongAxis: 1)).sum() / Double(logits.shape[0])

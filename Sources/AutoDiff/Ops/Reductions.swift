@@ -10,7 +10,7 @@ extension Tensor {
     ///
     /// - Precondition: the tensor is not empty.
     public func mean() -> Tensor {
-        precondition(count > 0, "\(AutoDiffError.emptyTensor(op: "mean()"))")
+        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "mean()"))")
         return sum() / Double(count)
     }
 
@@ -31,13 +31,13 @@ extension Tensor {
     /// - Precondition: `axis` is an axis of the tensor with a non-zero extent.
     public func mean(alongAxis axis: Int) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "mean(alongAxis:)"))
-        precondition(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "mean(alongAxis: \(axis))"))")
+        engineCheck(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "mean(alongAxis: \(axis))"))")
         return sum(alongAxis: a) / Double(shape[a])
     }
 
     /// The same tensor with an axis of extent 1 inserted at `axis` (a reshape).
     public func expandingShape(at axis: Int) -> Tensor {
-        precondition(axis >= 0 && axis <= rank, "expandingShape(at:): axis \(axis) is out of range for shape \(shape)")
+        engineCheck(axis >= 0 && axis <= rank, "expandingShape(at:): axis \(axis) is out of range for shape \(shape)")
         var s = shape
         s.insert(1, at: axis)
         return reshaped(to: s)
@@ -48,7 +48,7 @@ extension Tensor {
     ///
     /// - Precondition: the tensor is not empty.
     public func logSumExp() -> Tensor {
-        precondition(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp()"))")
+        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp()"))")
         return Primitive.unary(
             self,
             value: { x in Tensor(Tensor.stableLogSumExp(x.scalars[...])) },
@@ -62,7 +62,7 @@ extension Tensor {
     /// - Precondition: `axis` is an axis with a non-zero extent.
     public func logSumExp(alongAxis axis: Int) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "logSumExp(alongAxis:)"))
-        precondition(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp(alongAxis: \(axis))"))")
+        engineCheck(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp(alongAxis: \(axis))"))")
         return Primitive.unary(
             self,
             value: { x in Tensor.logSumExpKernel(x, axis: a) },

@@ -21,7 +21,7 @@ extension Tensor {
     /// - Precondition: `axis` is an axis and `range` lies within its extent.
     public func slice(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "slice(alongAxis:_:)"))
-        precondition(
+        engineCheck(
             range.lowerBound >= 0 && range.upperBound <= shape[a],
             "slice(alongAxis: \(axis), \(range)): the range is outside 0..<\(shape[a]) for shape \(shape)")
         if range == 0..<shape[a] { return self }
@@ -40,7 +40,7 @@ extension Tensor {
     public func embedded(in shape: [Int], alongAxis axis: Int, at start: Int) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "embedded(in:alongAxis:at:)"))
         let range = start..<(start + (rank == shape.count ? self.shape[a] : -1))
-        precondition(
+        engineCheck(
             rank == shape.count && start >= 0 && range.upperBound <= shape[a]
                 && (0..<rank).allSatisfy { $0 == a || self.shape[$0] == shape[$0] },
             "\(AutoDiffError.shapeMismatch(op: "embedded(in:alongAxis: \(axis), at: \(start))", lhs: self.shape, rhs: shape, reason: "the first does not fit inside the second at that place"))")
@@ -55,8 +55,8 @@ extension Tensor {
     /// The sub-tensor at `index` along the first axis (that axis removed): row `index` of a matrix,
     /// element `index` of a vector (as a scalar).
     public subscript(index: Int) -> Tensor {
-        precondition(rank >= 1, "Tensor[\(index)]: a scalar has no axis to index")
-        precondition(index >= 0 && index < shape[0], "Tensor[\(index)]: index out of range 0..<\(shape[0]) for shape \(shape)")
+        engineCheck(rank >= 1, "Tensor[\(index)]: a scalar has no axis to index")
+        engineCheck(index >= 0 && index < shape[0], "Tensor[\(index)]: index out of range 0..<\(shape[0]) for shape \(shape)")
         return slice(alongAxis: 0, index..<(index + 1)).reshaped(to: Array(shape.dropFirst()))
     }
 
@@ -70,11 +70,11 @@ extension Tensor {
 /// - Precondition: at least one tensor, equal ranks, and equal extents off `axis`; the message names
 ///   the first offending shape.
 public func concatenate(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor {
-    precondition(!tensors.isEmpty, "\(AutoDiffError.invalidArgument(op: "concatenate", reason: "no tensors given"))")
+    engineCheck(!tensors.isEmpty, "\(AutoDiffError.invalidArgument(op: "concatenate", reason: "no tensors given"))")
     let first = tensors[0].shape
     let a = require(try Shapes.normalize(axis: axis, of: first, op: "concatenate"))
     for t in tensors {
-        precondition(
+        engineCheck(
             t.rank == first.count && (0..<first.count).allSatisfy { $0 == a || t.shape[$0] == first[$0] },
             "\(AutoDiffError.shapeMismatch(op: "concatenate(alongAxis: \(axis))", lhs: first, rhs: t.shape, reason: "extents off the concatenation axis must agree"))")
     }

@@ -7,11 +7,11 @@
 public func valueWithDifferential(
     at xs: [Tensor], directions: [Tensor], of f: ([Tensor]) -> Tensor
 ) -> (value: Tensor, differential: Tensor) {
-    precondition(
+    engineCheck(
         xs.count == directions.count,
         "\(AutoDiffError.invalidArgument(op: "jvp", reason: "\(xs.count) arguments but \(directions.count) directions"))")
     for (x, v) in zip(xs, directions) {
-        precondition(
+        engineCheck(
             x.shape == v.shape,
             "\(AutoDiffError.shapeMismatch(op: "jvp", lhs: x.shape, rhs: v.shape, reason: "a direction must have its argument's shape"))")
     }

@@ -8,7 +8,7 @@ extension Level {
     /// are recorded there: this is what makes the backward pass differentiable. The level itself must be
     /// inactive, so nothing is recorded on the tape being walked.
     func backpropagate(from output: Int, seed: Tensor, to wanted: [Int]) -> [Tensor?] {
-        precondition(!isActive, "internal: a level is back-propagated only after it is closed")
+        engineCheck(!isActive, "internal: a level is back-propagated only after it is closed")
         guard output >= 0 else { return wanted.map { _ in nil } }
         var adjoints = [Tensor?](repeating: nil, count: output + 1)
         adjoints[output] = seed
@@ -67,7 +67,7 @@ public func valueWithPullback(
     let inputs = tracked.map { $0.entry(at: level) }
     level.isActive = false
     let pullback: (Tensor) -> [Tensor] = { v in
-        precondition(
+        engineCheck(
             v.shape == value.shape,
             "\(AutoDiffError.shapeMismatch(op: "pullback", lhs: v.shape, rhs: value.shape, reason: "the cotangent must have the output's shape"))")
         let adjoints = level.backpropagate(from: output, seed: v, to: inputs)
@@ -95,7 +95,7 @@ public func vjp(
 /// - Precondition: `f` returns one element; otherwise the message says so and names the shape.
 public func valueWithGradient(at xs: [Tensor], of f: ([Tensor]) -> Tensor) -> (value: Tensor, gradients: [Tensor]) {
     let (value, pullback) = valueWithPullback(at: xs, of: f)
-    precondition(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "gradient", shape: value.shape))")
+    engineCheck(value.count == 1, "\(AutoDiffError.nonScalarOutput(transform: "gradient", shape: value.shape))")
     return (value, pullback(value.filled(with: 1)))
 }
 

@@ -41,11 +41,11 @@ public func hvp(
 public func hvp(
     at xs: [Tensor], directions vs: [Tensor], mode: HVPMode = .reverseOverReverse, of f: ([Tensor]) -> Tensor
 ) -> [Tensor] {
-    precondition(
+    engineCheck(
         xs.count == vs.count,
         "\(AutoDiffError.invalidArgument(op: "hvp", reason: "\(xs.count) arguments but \(vs.count) directions"))")
     for (x, v) in zip(xs, vs) {
-        precondition(
+        engineCheck(
             x.shape == v.shape,
             "\(AutoDiffError.shapeMismatch(op: "hvp", lhs: x.shape, rhs: v.shape, reason: "a direction must have its argument's shape"))")
     }
@@ -73,7 +73,7 @@ public func hvp(
 ///
 /// - Precondition: `f` returns one element and `v.shape == y.shape`.
 public func mixedHVP(at x: Tensor, _ y: Tensor, direction v: Tensor, of f: (Tensor, Tensor) -> Tensor) -> Tensor {
-    precondition(
+    engineCheck(
         v.shape == y.shape,
         "\(AutoDiffError.shapeMismatch(op: "mixedHVP", lhs: v.shape, rhs: y.shape, reason: "the direction must have the shape of y"))")
     return gradient(at: x) { x in (gradient(at: y) { y in f(x, y) } * v).sum() }
