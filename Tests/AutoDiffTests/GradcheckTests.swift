@@ -4,19 +4,26 @@ import XCTest
 
 /// `gradcheck` itself: it must catch wrong rules, locate them and never hide a NaN.
 final class GradcheckTests: XCTestCase {
-    /// `exp` with a VJP rule off by a factor 1.5 and a correct JVP.
-    func wrongReverseExp(_ x: Tensor) -> Tensor {
-        Primitive.unary(
-            x, value: { Elementwise.map($0) { Foundation.exp($0) } },
-            jvp: { t, _, y in t * y }, vjp: { g, _, y in 1.5 * g * y })
+    /// `exp` with a VJP rule off by a factor 1.5 and a correct JVP, defined as a user would.
+    struct WrongReverseExp: UnaryPrimitive {
+        var name: String { "wrongReverseExp" }
+        func value(_ x: Tensor) -> Tensor { exp(x) }
+        func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
+        func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { 1.5 * g * y }
+        func swiftSource(_ x: String) -> String { "wrongReverseExp(\(x))" }
     }
 
     /// `sin` with a JVP rule of the wrong sign and a correct VJP.
-    func wrongForwardSin(_ x: Tensor) -> Tensor {
-        Primitive.unary(
-            x, value: { Elementwise.map($0) { Foundation.sin($0) } },
-            jvp: { t, x, _ in -(t * cos(x)) }, vjp: { g, x, _ in g * cos(x) })
+    struct WrongForwardSin: UnaryPrimitive {
+        var name: String { "wrongForwardSin" }
+        func value(_ x: Tensor) -> Tensor { sin(x) }
+        func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -(t * cos(x)) }
+        func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * cos(x) }
+        func swiftSource(_ x: String) -> String { "wrongForwardSin(\(x))" }
     }
+
+    func wrongReverseExp(_ x: Tensor) -> Tensor { WrongReverseExp()(x) }
+    func wrongForwardSin(_ x: Tensor) -> Tensor { WrongForwardSin()(x) }
 
     func testCatchesAndLocatesAWrongVJP() {
         // Errors 0.5·eˣ / max(1, eˣ): 0.068, 0.18 and 0.5, so the worst is the last input.

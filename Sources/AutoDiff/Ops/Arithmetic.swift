@@ -12,7 +12,7 @@ extension Tensor {
         engineCheck(
             target == shape,
             "\(AutoDiffError.shapeMismatch(op: "broadcast(to:)", lhs: self.shape, rhs: shape, reason: "the first does not broadcast to the second"))")
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { Elementwise.broadcast($0, to: shape) },
             jvp: { t, _, _ in t.broadcast(to: shape) },
@@ -28,7 +28,7 @@ extension Tensor {
         engineCheck(
             (try? Shapes.broadcast(shape, self.shape)) == self.shape,
             "\(AutoDiffError.shapeMismatch(op: "sum(toShape:)", lhs: self.shape, rhs: shape, reason: "the second does not broadcast to the first"))")
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { Elementwise.sumToShape($0, shape) },
             jvp: { t, _, _ in t.sum(toShape: shape) },
@@ -37,7 +37,7 @@ extension Tensor {
 
     /// Element-wise sum with broadcasting. ∂/∂a = ∂/∂b = 1.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        Primitive.binary(
+        Application.binary(
             a, b,
             value: { Elementwise.zip($0, $1, op: "+", +) },
             jvpA: { t, _, _, y in t.broadcast(to: y.shape) },
@@ -48,7 +48,7 @@ extension Tensor {
 
     /// Element-wise difference with broadcasting. ∂/∂a = 1, ∂/∂b = −1.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        Primitive.binary(
+        Application.binary(
             a, b,
             value: { Elementwise.zip($0, $1, op: "-", -) },
             jvpA: { t, _, _, y in t.broadcast(to: y.shape) },
@@ -59,7 +59,7 @@ extension Tensor {
 
     /// Element-wise product with broadcasting. ∂/∂a = b, ∂/∂b = a.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        Primitive.binary(
+        Application.binary(
             a, b,
             value: { Elementwise.zip($0, $1, op: "*", *) },
             jvpA: { t, _, b, _ in t * b },
@@ -70,7 +70,7 @@ extension Tensor {
 
     /// Element-wise quotient with broadcasting. ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        Primitive.binary(
+        Application.binary(
             a, b,
             value: { Elementwise.zip($0, $1, op: "/", /) },
             jvpA: { t, _, b, _ in t / b },
@@ -81,7 +81,7 @@ extension Tensor {
 
     /// Element-wise negation. ∂/∂x = −1.
     public static prefix func - (x: Tensor) -> Tensor {
-        Primitive.unary(
+        Application.unary(
             x,
             value: { Elementwise.map($0) { -$0 } },
             jvp: { t, _, _ in -t },

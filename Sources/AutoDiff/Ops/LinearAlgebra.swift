@@ -30,7 +30,7 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool)
     engineCheck(
         k == k2,
         "\(AutoDiffError.shapeMismatch(op: "matmul(transposeA: \(transposeA), transposeB: \(transposeB))", lhs: a.shape, rhs: b.shape, reason: "inner extents \(k) and \(k2) differ"))")
-    return Primitive.binary(
+    return Application.binary(
         a, b,
         value: { a, b in
             var out = [Double](repeating: 0, count: m * n)
@@ -79,7 +79,7 @@ extension Tensor {
             return self
         }
         let rows = shape[0], cols = shape[1]
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { x in
                 var out = [Double](repeating: 0, count: x.count)

@@ -10,7 +10,7 @@
 ///   singular; the messages name the shapes or the pivot.
 public func solve(_ a: Tensor, _ b: Tensor) -> Tensor {
     let n = checkLinearSystem("solve", a, b)
-    return Primitive.binary(
+    return Application.binary(
         a, b,
         value: { a, b in
             guard let factors = LUFactors(a.scalars, n: n) else {
@@ -39,7 +39,7 @@ public func choleskySolve(_ a: Tensor, _ b: Tensor) -> Tensor? {
         engineFailure("\(AutoDiffError.invalidArgument(op: "choleskySolve", reason: "the matrix is not symmetric: a[\(i)][\(j)] = \(a.scalars[i * n + j]) but a[\(j)][\(i)] = \(a.scalars[j * n + i])"))")
     } }
     guard let factor = CholeskyFactor(a.scalars, n: n) else { return nil }
-    return Primitive.binary(
+    return Application.binary(
         a, b,
         value: { _, b in
             Tensor(shape: b.shape, scalars: factor.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))

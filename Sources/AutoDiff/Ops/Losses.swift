@@ -40,7 +40,7 @@ public func crossEntropy(logits: Tensor, labels: Tensor) -> Tensor {
 /// The element-wise maximum with broadcasting. The derivative goes to `a` where `a ≥ b` and to `b`
 /// where `b > a` (ties choose `a`), so at a tie one subgradient is taken, never their average.
 public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    Primitive.binary(
+    Application.binary(
         a, b,
         value: { Elementwise.zip($0, $1, op: "maximum") { Swift.max($0, $1) } },
         jvpA: { t, a, b, _ in t * firstIsMaximum(a, b) },

@@ -49,7 +49,7 @@ extension Tensor {
     /// - Precondition: the tensor is not empty.
     public func logSumExp() -> Tensor {
         engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp()"))")
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { x in Tensor(Tensor.stableLogSumExp(x.scalars[...])) },
             jvp: { t, x, y in (t * exp(x - y)).sum() },
@@ -63,7 +63,7 @@ extension Tensor {
     public func logSumExp(alongAxis axis: Int) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "logSumExp(alongAxis:)"))
         engineCheck(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp(alongAxis: \(axis))"))")
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { x in Tensor.logSumExpKernel(x, axis: a) },
             jvp: { t, x, y in (t * exp(x - y.expandingShape(at: a))).sum(alongAxis: a) },

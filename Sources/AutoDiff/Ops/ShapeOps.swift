@@ -8,7 +8,7 @@ extension Tensor {
     public func reshaped(to shape: [Int]) -> Tensor {
         if shape == self.shape { return self }
         require(try Shapes.reshape(self.shape, to: shape))
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { Tensor(shape: shape, scalars: $0.scalars, trace: nil) },
             jvp: { t, _, _ in t.reshaped(to: shape) },
@@ -26,7 +26,7 @@ extension Tensor {
             "slice(alongAxis: \(axis), \(range)): the range is outside 0..<\(shape[a]) for shape \(shape)")
         if range == 0..<shape[a] { return self }
         let full = shape
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { ShapeKernel.slice($0, axis: a, range) },
             jvp: { t, _, _ in t.slice(alongAxis: a, range) },
@@ -45,7 +45,7 @@ extension Tensor {
                 && (0..<rank).allSatisfy { $0 == a || self.shape[$0] == shape[$0] },
             "\(AutoDiffError.shapeMismatch(op: "embedded(in:alongAxis: \(axis), at: \(start))", lhs: self.shape, rhs: shape, reason: "the first does not fit inside the second at that place"))")
         if self.shape == shape { return self }
-        return Primitive.unary(
+        return Application.unary(
             self,
             value: { ShapeKernel.embed($0, in: shape, axis: a, at: start) },
             jvp: { t, _, _ in t.embedded(in: shape, alongAxis: a, at: start) },
@@ -83,7 +83,7 @@ public func concatenate(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor 
     for t in tensors { offsets.append(offsets.last! + t.shape[a]) }
     var shape = first
     shape[a] = offsets.last!
-    return Primitive.nary(
+    return Application.nary(
         tensors,
         value: { parts in
             var out = Tensor(zeros: shape)

@@ -1,140 +1,124 @@
-/// The one mechanism through which every differentiable op runs.
+/// A differentiable primitive operation: the one place where an op is defined.
 ///
-/// An op supplies, in one place, its *value* (a raw kernel on constant tensors), its *JVP rule* (the
-/// tangent of the output from the tangent of an input) and its *VJP rule* (the adjoint of an input from
-/// the adjoint of the output). Both rules must be written with differentiable tensor ops, so they are
-/// themselves recorded by the levels below the one being differentiated.
+/// A primitive carries, together, everything the engine needs to run, differentiate, stage and print
+/// the op:
+/// - `name`: how it appears in programs, diagnostics and emitted source;
+/// - `outputShape(_:)`: the output shape from the input shapes (what staging needs, since a staged
+///   input has a shape but no values); it stops with an `AutoDiffError` message naming the shapes when
+///   they are incompatible;
+/// - `value(_:)`: the raw kernel on constant inputs;
+/// - `jvp(_:input:inputs:output:)`: the output tangent contributed by input `i`'s tangent,
+///   `∂y/∂xᵢ · ẋᵢ`;
+/// - `vjp(_:input:inputs:output:)`: the adjoint of input `i` from the output adjoint, `ȳ · ∂y/∂xᵢ`
+///   (summed back to input `i`'s shape where it was broadcast);
+/// - `swiftSource(_:)`: the Swift expression that applies the op to argument expressions.
 ///
-/// Application is recursive over levels: with no active level the kernel runs directly (the fast
-/// path); otherwise the op strips the highest active level off its inputs, applies itself to what is
-/// left (recording on the lower levels), and records one node (reverse) or one tangent (forward) on
-/// the highest level.
-enum Primitive {
-    /// Applies a one-input op.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from a constant input.
-    ///   - jvp: `(tangent of x, x, y) -> tangent of y`.
-    ///   - vjp: `(adjoint of y, x, y) -> adjoint of x`.
-    @inline(__always)
-    static func unary(
-        _ x: Tensor,
-        value: (Tensor) -> Tensor,
-        jvp: (Tensor, Tensor, Tensor) -> Tensor,
-        vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
-        guard let trace = x.activeTrace else { return value(x) }
-        return tracedUnary(x, trace, value: value, jvp: jvp, vjp: vjp)
-    }
+/// The JVP and VJP rules must be written with differentiable tensor ops (never raw buffers), so that
+/// the levels below the one being differentiated record them: that is what makes every derivative
+/// differentiable again (second order, HVPs, nesting) and what lets a staged derivative be obtained by
+/// running the same rules on symbolic values.
+///
+/// A primitive is a value (usually a small struct of its attributes: an axis, an exponent, a target
+/// shape), `Hashable` so that equal applications can be recognised, and `Sendable`. Apply it with
+/// `apply(_:)` or by calling it: `MyOp(k: 2)(x)`. Most ops have one or two inputs; conform to
+/// `UnaryPrimitive` or `BinaryPrimitive` to write the rules without input indices. Check a new
+/// primitive with `gradcheck` at first and second order (Docs/guide.md, "Defining a primitive").
+public protocol Primitive: Hashable, Sendable {
+    /// The op's name, e.g. `"exp"` or `"matmul"`.
+    var name: String { get }
+    /// The shape of the output for inputs of `inputShapes`.
+    func outputShape(_ inputShapes: [[Int]]) -> [Int]
+    /// The output on constant inputs.
+    func value(_ inputs: [Tensor]) -> Tensor
+    /// The tangent of the output contributed by input `input`'s tangent `tangent`, `∂y/∂xᵢ · ẋᵢ`.
+    func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor
+    /// The adjoint of input `input` from the output's adjoint `adjoint`, `ȳ · ∂y/∂xᵢ`, of that input's shape.
+    func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor
+    /// The Swift expression applying the op to `arguments` (Swift expressions of the inputs).
+    func swiftSource(_ arguments: [String]) -> String
+}
 
-    static func tracedUnary(
-        _ x: Tensor, _ trace: Trace,
-        value: (Tensor) -> Tensor,
-        jvp: (Tensor, Tensor, Tensor) -> Tensor,
-        vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
-        let level = trace.level, entry = trace.index
-        let px = Tensor(shape: x.shape, scalars: x.scalars, trace: level.lowerTraces[entry])
-        let y = unary(px, value: value, jvp: jvp, vjp: vjp)
-        let index: Int
-        switch level.kind {
-        case .reverse:
-            index = level.record(unary: { g in vjp(g, px, y) }, input: entry, lower: y.trace)
-        case .forward:
-            index = level.record(tangent: jvp(level.tangents[entry], px, y), lower: y.trace)
-        }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
-    }
+/// A primitive of one input, with its rules written without input indices.
+public protocol UnaryPrimitive: Primitive {
+    /// The shape of the output for an input of `shape` (the default keeps the shape: element-wise).
+    func outputShape(_ shape: [Int]) -> [Int]
+    /// The output on a constant input.
+    func value(_ x: Tensor) -> Tensor
+    /// `∂y/∂x · t`.
+    func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor
+    /// `g · ∂y/∂x`.
+    func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor
+    /// The Swift expression applying the op to `x`.
+    func swiftSource(_ x: String) -> String
+}
 
-    /// Applies a two-input op. Each input has its own JVP and VJP rule (partial derivatives), and only
-    /// the rules of inputs tracked at the recording level are ever run.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from constant inputs.
-    ///   - jvpA, jvpB: `(tangent of that input, a, b, y) -> its contribution to the tangent of y`.
-    ///   - vjpA, vjpB: `(adjoint of y, a, b, y) -> adjoint of that input`.
-    @inline(__always)
-    static func binary(
-        _ a: Tensor, _ b: Tensor,
-        value: (Tensor, Tensor) -> Tensor,
-        jvpA: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        jvpB: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
-        let ta = a.activeTrace, tb = b.activeTrace
-        guard let level = highestLevel(ta, tb) else { return value(a, b) }
-        return tracedBinary(a, ta, b, tb, level, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
-    }
+/// A primitive of two inputs, with one JVP and one VJP rule per input.
+public protocol BinaryPrimitive: Primitive {
+    /// The shape of the output for inputs of shapes `a` and `b`.
+    func outputShape(_ a: [Int], _ b: [Int]) -> [Int]
+    /// The output on constant inputs.
+    func value(_ a: Tensor, _ b: Tensor) -> Tensor
+    /// `∂y/∂a · t`.
+    func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor
+    /// `∂y/∂b · t`.
+    func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor
+    /// `g · ∂y/∂a`, of `a`'s shape.
+    func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor
+    /// `g · ∂y/∂b`, of `b`'s shape.
+    func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor
+    /// The Swift expression applying the op to `a` and `b`.
+    func swiftSource(_ a: String, _ b: String) -> String
+}
 
-    static func tracedBinary(
-        _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level,
-        value: (Tensor, Tensor) -> Tensor,
-        jvpA: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        jvpB: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
-        let ea = ta.map { $0.level === level ? $0.index : -1 } ?? -1
-        let eb = tb.map { $0.level === level ? $0.index : -1 } ?? -1
-        let pa = ea >= 0 ? Tensor(shape: a.shape, scalars: a.scalars, trace: level.lowerTraces[ea]) : a
-        let pb = eb >= 0 ? Tensor(shape: b.shape, scalars: b.scalars, trace: level.lowerTraces[eb]) : b
-        let y = binary(pa, pb, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
-        let index: Int
-        switch level.kind {
-        case .reverse:
-            let needA = ea >= 0, needB = eb >= 0
-            index = level.record(
-                binary: { g in (needA ? vjpA(g, pa, pb, y) : nil, needB ? vjpB(g, pa, pb, y) : nil) },
-                inputs: ea, eb, lower: y.trace)
-        case .forward:
-            var tangent: Tensor
-            if ea >= 0 {
-                tangent = jvpA(level.tangents[ea], pa, pb, y)
-                if eb >= 0 { tangent = tangent + jvpB(level.tangents[eb], pa, pb, y) }
-            } else {
-                tangent = jvpB(level.tangents[eb], pa, pb, y)
-            }
-            index = level.record(tangent: tangent, lower: y.trace)
-        }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
+extension UnaryPrimitive {
+    public func outputShape(_ shape: [Int]) -> [Int] { shape }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { outputShape(inputShapes[0]) }
+    public func value(_ inputs: [Tensor]) -> Tensor { value(inputs[0]) }
+    public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        jvp(tangent, x: inputs[0], y: output)
     }
+    public func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        vjp(adjoint, x: inputs[0], y: output)
+    }
+    public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0]) }
 
-    /// Applies an op of any number of inputs.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from constant inputs.
-    ///   - jvp: `(i, tangent of input i, inputs, y) -> its contribution to the tangent of y`.
-    ///   - vjp: `(i, adjoint of y, inputs, y) -> adjoint of input i`.
-    static func nary(
-        _ inputs: [Tensor],
-        value: ([Tensor]) -> Tensor,
-        jvp: (Int, Tensor, [Tensor], Tensor) -> Tensor,
-        vjp: @escaping (Int, Tensor, [Tensor], Tensor) -> Tensor
-    ) -> Tensor {
-        var level: Level?
-        for input in inputs {
-            if let t = input.activeTrace, t.level.order > (level?.order ?? Int.min) { level = t.level }
-        }
-        guard let level else { return value(inputs) }
-        let entries = inputs.map { $0.entry(at: level) }
-        let primals = inputs.map { $0.primal(at: level) }
-        let y = nary(primals, value: value, jvp: jvp, vjp: vjp)
-        let index: Int
-        switch level.kind {
-        case .reverse:
-            let pullback: (Tensor) -> [Tensor?] = { g in
-                entries.indices.map { i in entries[i] >= 0 ? vjp(i, g, primals, y) : nil }
-            }
-            index = level.record(.nary(pullback), inputs: entries, lower: y.trace)
-        case .forward:
-            var tangent: Tensor?
-            for (i, e) in entries.enumerated() where e >= 0 {
-                let part = jvp(i, level.tangents[e], primals, y)
-                tangent = tangent.map { $0 + part } ?? part
-            }
-            index = level.record(tangent: tangent!, lower: y.trace)
-        }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
+    /// Applies the op to `x` through the engine (recording on every active level).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Application.unary(
+            x, value: value, jvp: { t, x, y in jvp(t, x: x, y: y) }, vjp: { g, x, y in vjp(g, x: x, y: y) })
+    }
+}
+
+extension BinaryPrimitive {
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { outputShape(inputShapes[0], inputShapes[1]) }
+    public func value(_ inputs: [Tensor]) -> Tensor { value(inputs[0], inputs[1]) }
+    public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        input == 0
+            ? jvpA(tangent, a: inputs[0], b: inputs[1], y: output)
+            : jvpB(tangent, a: inputs[0], b: inputs[1], y: output)
+    }
+    public func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        input == 0
+            ? vjpA(adjoint, a: inputs[0], b: inputs[1], y: output)
+            : vjpB(adjoint, a: inputs[0], b: inputs[1], y: output)
+    }
+    public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0], arguments[1]) }
+
+    /// Applies the op to `a` and `b` through the engine (recording on every active level).
+    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Application.binary(
+            a, b, value: value,
+            jvpA: { t, a, b, y in jvpA(t, a: a, b: b, y: y) }, jvpB: { t, a, b, y in jvpB(t, a: a, b: b, y: y) },
+            vjpA: { g, a, b, y in vjpA(g, a: a, b: b, y: y) }, vjpB: { g, a, b, y in vjpB(g, a: a, b: b, y: y) })
+    }
+}
+
+extension Primitive {
+    /// Applies the op to `inputs` through the engine (recording on every active level).
+    public func apply(_ inputs: [Tensor]) -> Tensor {
+        Application.nary(
+            inputs, value: value,
+            jvp: { i, t, xs, y in jvp(t, input: i, inputs: xs, output: y) },
+            vjp: { i, g, xs, y in vjp(g, input: i, inputs: xs, output: y) })
     }
 }
