@@ -81,22 +81,32 @@ final class GradientSource {
     }
 
     /// Fresh lower-level indices, or `nil` for the full objective.
-    private func lowerIndices() -> [Int]? { batchSize.map { generator.sample($0, from: oracle.problem.lowerSampleCount) } }
+    func lowerIndices() -> [Int]? { batchSize.map { generator.sample($0, from: oracle.problem.lowerSampleCount) } }
+
+    /// Fresh upper-level indices, or `nil` for the full objective (also when the problem has no `upperBatch`).
+    func upperIndices() -> [Int]? {
+        guard let batchSize, oracle.problem.upperBatch != nil else { return nil }
+        return generator.sample(batchSize, from: oracle.problem.upperSampleCount)
+    }
 
     /// `(∇ₓf, ∇ᵧf)` at `(x, y)` (on a fresh mini-batch in stochastic mode).
     func lower(_ x: Tensor, _ y: Tensor) throws -> (x: Tensor, y: Tensor) {
         try lower(x, y, indices: lowerIndices())
     }
 
-    private func lower(_ x: Tensor, _ y: Tensor, indices: [Int]?) throws -> (x: Tensor, y: Tensor) {
+    /// `(∇ₓf, ∇ᵧf)` at `(x, y)` on the given lower indices (`nil`: the full objective).
+    func lower(_ x: Tensor, _ y: Tensor, indices: [Int]?) throws -> (x: Tensor, y: Tensor) {
         guard let indices else { return oracle.lowerGradients(x, y) }
         return try oracle.lowerBatchGradients(x, y, indices: indices)
     }
 
     /// `(∇ₓF, ∇ᵧF)` at `(x, y)` (on a fresh mini-batch when stochastic and the problem has `upperBatch`).
-    func upper(_ x: Tensor, _ y: Tensor) throws -> (x: Tensor, y: Tensor) {
-        guard let batchSize, oracle.problem.upperBatch != nil else { return oracle.upperGradients(x, y) }
-        return try oracle.upperBatchGradients(x, y, indices: generator.sample(batchSize, from: oracle.problem.upperSampleCount))
+    func upper(_ x: Tensor, _ y: Tensor) throws -> (x: Tensor, y: Tensor) { try upper(x, y, indices: upperIndices()) }
+
+    /// `(∇ₓF, ∇ᵧF)` at `(x, y)` on the given upper indices (`nil`: the full objective).
+    func upper(_ x: Tensor, _ y: Tensor, indices: [Int]?) throws -> (x: Tensor, y: Tensor) {
+        guard let indices else { return oracle.upperGradients(x, y) }
+        return try oracle.upperBatchGradients(x, y, indices: indices)
     }
 
     /// The value-function gap's gradient `(∇ₓf(x, y) − ∇ₓf(x, z), ∇ᵧf(x, y))` — z is a constant — with
