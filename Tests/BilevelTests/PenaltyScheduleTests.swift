@@ -14,14 +14,6 @@ final class PenaltyScheduleTests: XCTestCase {
     /// `F(x, w*(x))` on P1.
     func hyperobjective(_ x: Tensor) -> Double { ridge.upper(x, ridge.solution(x)).scalar }
 
-    /// The least-squares slope of log(values) against log(abscissae).
-    func logLogSlope(_ abscissae: [Double], _ values: [Double]) -> Double {
-        let u = abscissae.map(log), v = values.map(log)
-        let mu = u.reduce(0, +) / Double(u.count), mv = v.reduce(0, +) / Double(v.count)
-        let num = zip(u, v).map { ($0 - mu) * ($1 - mv) }.reduce(0, +), den = u.map { ($0 - mu) * ($0 - mu) }.reduce(0, +)
-        return num / den
-    }
-
     /// α_k, γ_k, λ_k are the polynomials of the theorems: λ_k s_k^(c−a), γ_k s_k^c and α_k s_k^a are constant.
     func testScheduleIsPolynomialWithTheTheoremsExponents() throws {
         let (a, c) = PenaltySchedule.f2saExponents(.upperAndLower)

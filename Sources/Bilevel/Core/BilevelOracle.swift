@@ -90,6 +90,16 @@ public final class BilevelOracle {
         return hvp(at: y, direction: v) { y in batch(x, y) }
     }
 
+    /// `∇²ₓᵧf_B · v = ∇ₓ⟨∇ᵧf_B, v⟩` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`;
+    /// counts one mixed product.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    public func lowerBatchMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
+        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
+        counts.mixedProducts += 1
+        return mixedHVP(at: x, y, direction: v, of: batch)
+    }
+
     /// The mini-batch objective `(x, y) ↦ objective(x, y, indices)`, or an error naming the missing closure.
     private func batchObjective(
         _ objective: ((Tensor, Tensor, [Int]) -> Tensor)?, _ name: String, _ indices: [Int]
