@@ -143,6 +143,36 @@ struct MomentumEstimate {
     }
 }
 
+/// The five gradient estimates of the penalty methods, each a `MomentumEstimate` on a sample drawn per
+/// query: inside the loop `∇ᵧf(x, z)`, `∇ᵧF(x, y)`, `∇ᵧf(x, y)`; for the x-step `∇ₓF(x, y)` and the gap
+/// `∇ₓf(x, y) − ∇ₓf(x, z)` on one shared sample (so its noise scales with ‖y − z‖).
+final class PenaltyGradients {
+    private let source: GradientSource
+    private var lowerAtZ = MomentumEstimate(), upperAtY = MomentumEstimate(), lowerAtY = MomentumEstimate()
+    private var upperX = MomentumEstimate(), gapX = MomentumEstimate()
+
+    init(_ source: GradientSource) { self.source = source }
+
+    /// `(h_gz, h_fy, h_gy)`: the y-parts of ∇f at (x, z), ∇F and ∇f at (x, y).
+    func inner(_ x: Tensor, y: Tensor, z: Tensor, weight: Double?) throws -> (Tensor, Tensor, Tensor) {
+        let zSample = source.lowerIndices(), upperSample = source.upperIndices(), ySample = source.lowerIndices()
+        let gz = try lowerAtZ.next(at: [x, z], weight: weight) { p in try source.lower(p[0], p[1], indices: zSample).y }
+        let fy = try upperAtY.next(at: [x, y], weight: weight) { p in try source.upper(p[0], p[1], indices: upperSample).y }
+        let gy = try lowerAtY.next(at: [x, y], weight: weight) { p in try source.lower(p[0], p[1], indices: ySample).y }
+        return (gz, fy, gy)
+    }
+
+    /// `(h_fx, h_gap)`: ∇ₓF at (x, y) and `∇ₓf(x, y) − ∇ₓf(x, z)` on one sample.
+    func upper(_ x: Tensor, y: Tensor, z: Tensor, weight: Double?) throws -> (Tensor, Tensor) {
+        let upperSample = source.upperIndices(), gapSample = source.lowerIndices()
+        let fx = try upperX.next(at: [x, y], weight: weight) { p in try source.upper(p[0], p[1], indices: upperSample).x }
+        let gap = try gapX.next(at: [x, y, z], weight: weight) { p in
+            try source.lower(p[0], p[1], indices: gapSample).x - source.lower(p[0], p[2], indices: gapSample).x
+        }
+        return (fx, gap)
+    }
+}
+
 /// The penalty loop of F2SA (Algorithm 1 with inner loop) and F³SA on carried iterates: for k = 0…K−1,
 /// T inner steps
 ///
@@ -170,26 +200,18 @@ func runPenaltyLoop(
     let source = try GradientSource(oracle, batchSize: batchSize, seed: seed, method: method)
     var x = x0.detached, y = y0.detached, z = (z0 ?? y0).detached
     var trajectory = PenaltyTrajectory(x: x, y: y, z: z)
-    var lowerAtZ = MomentumEstimate(), upperAtY = MomentumEstimate(), lowerAtY = MomentumEstimate()
-    var upperX = MomentumEstimate(), gapX = MomentumEstimate()
+    let gradients = PenaltyGradients(source)
     for k in 0..<steps {
         let gamma = schedule.lowerStep(at: k), alpha = schedule.penaltyStep(at: k), lambda = schedule.multiplier(at: k)
         let weight = momentum?(k)
         for _ in 0..<innerSteps {
-            let zSample = source.lowerIndices(), upperSample = source.upperIndices(), ySample = source.lowerIndices()
-            let gz = try lowerAtZ.next(at: [x, z], weight: weight) { p in try source.lower(p[0], p[1], indices: zSample).y }
-            let fy = try upperAtY.next(at: [x, y], weight: weight) { p in try source.upper(p[0], p[1], indices: upperSample).y }
-            let gy = try lowerAtY.next(at: [x, y], weight: weight) { p in try source.lower(p[0], p[1], indices: ySample).y }
+            let (gz, fy, gy) = try gradients.inner(x, y: y, z: z, weight: weight)
             z = (z - gamma * gz).detached
             y = (y - alpha * (fy + lambda * gy)).detached
             if z.hasNonFinite { throw BilevelError.nonFinite(quantity: "\(method)'s lower iterate z", step: k + 1) }
             if y.hasNonFinite { throw BilevelError.nonFinite(quantity: "\(method)'s penalty iterate y", step: k + 1) }
         }
-        let upperSample = source.upperIndices(), gapSample = source.lowerIndices()
-        let fx = try upperX.next(at: [x, y], weight: weight) { p in try source.upper(p[0], p[1], indices: upperSample).x }
-        let gap = try gapX.next(at: [x, y, z], weight: weight) { p in
-            try source.lower(p[0], p[1], indices: gapSample).x - source.lower(p[0], p[2], indices: gapSample).x
-        }
+        let (fx, gap) = try gradients.upper(x, y: y, z: z, weight: weight)
         let estimate = (fx + lambda * gap).detached
         trajectory.points.append(x)
         trajectory.multipliers.append(lambda)
