@@ -12,6 +12,7 @@ do {
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)
+    try FidelitySuiteB.run(&bench)
 } catch {
     FileHandle.standardError.write("bench: a workload failed: \(error)\n".data(using: .utf8)!)
     exit(1)

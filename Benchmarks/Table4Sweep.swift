@@ -1,0 +1,119 @@
+import Bilevel
+import Foundation
+import Workloads
+
+/// Table 4 of the TPAMI survey (Liu et al. 2021), measured: time and peak memory of every implemented
+/// row swept over the inner steps T (ridge 200x20, T = 100…800), the solver iterations J (ridge
+/// 1000x100 at w*, J = 10…80) and the size d = |x| = |y| (ridge with 10d rows, d = 10…80, T = 50,
+/// J = 20). The notes give each method's fitted log–log exponents next to the table's predictions; with
+/// `--svg out.svg` the chart of the three sweeps goes to `out-table4.svg`.
+enum Table4Sweep {
+    /// One measured cell: the sweep ("T", "J" or "n"), the method, the swept value, median ms, peak MB.
+    struct Point {
+        let sweep: String, method: String, value: Double, milliseconds: Double, megabytes: Double
+    }
+
+    /// Table 4's predicted (time, space) exponents per sweep and method, as text (m = n = d here).
+    static let predicted: [String: [String: String]] = [
+        "T": ["function": "1 / 0", "RAD": "1 / 1", "BDA": "1 / 1", "TRAD": "1 (T forward steps; O(n(m+n)M) backward) / 0",
+              "FAD": "1 / 0", "one-stage": "0 / 0"],
+        "J": ["implicit-cg": "1 / 0", "implicit-neumann": "1 / 0"],
+        "n": ["RAD": "2 / 1", "BDA": "2 / 1", "TRAD": "2 / 1", "FAD": "3 / 2", "implicit-cg": "2 / 1",
+              "implicit-neumann": "2 / 1", "one-stage": "2 / 1"],
+    ]
+
+    static func run(_ bench: inout Bench) throws {
+        var points: [Point] = []
+        let small = RidgeWorkload(n: 200, d: 20)
+        for steps in [100, 200, 400, 800] { points += try unrolled(&bench, small, steps: steps, sweep: "T", value: steps) }
+        let large = RidgeWorkload(n: 1000, d: 100)
+        for iterations in [10, 20, 40, 80] { points += try implicit(&bench, large, iterations: iterations, sweep: "J", value: iterations) }
+        for d in [10, 20, 40, 80] {
+            let ridge = RidgeWorkload(n: 10 * d, d: d)
+            points += try unrolled(&bench, ridge, steps: 50, sweep: "n", value: d)
+            points += try implicit(&bench, ridge, iterations: 20, sweep: "n", value: d)
+        }
+        guard !points.isEmpty else { return }
+        for sweep in ["T", "J", "n"] {
+            let methods = points.filter { $0.sweep == sweep }.map(\.method).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            let fits = methods.compactMap { method -> String? in
+                let cells = points.filter { $0.sweep == sweep && $0.method == method }
+                guard cells.count >= 3 else { return nil }
+                let time = slope(cells.map(\.value), cells.map(\.milliseconds))
+                let space = slope(cells.map(\.value), cells.map { max($0.megabytes, 0.01) })
+                return "\(method) \(String(format: "%.2f / %.2f", time, space)) (predicted \(predicted[sweep]?[method] ?? "?"))"
+            }
+            bench.notes.append("Table 4 fit in \(sweep) (time / space exponent): " + fits.joined(separator: "; "))
+        }
+        if let path = bench.options.svgPath {
+            let target = (path.hasSuffix(".svg") ? String(path.dropLast(4)) : path) + "-table4.svg"
+            try chart(points).write(toFile: target, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// T plain steps, RAD, TRAD (M = 10), FAD, BDA (μ = 0.5) and one-stage from w = 0.
+    static func unrolled(_ bench: inout Bench, _ ridge: RidgeWorkload, steps: Int, sweep: String, value: Int) throws -> [Point] {
+        let problem = ridge.problem(steps: steps), x = ridge.x0, w0 = Tensor(zeros: [ridge.d]), oracle = BilevelOracle(problem)
+        let methods: [(String, any HypergradientMethod)] = [
+            ("RAD", ReverseUnroll()), ("TRAD", TruncatedReverseUnroll(truncation: 10)), ("FAD", ForwardUnroll()),
+            ("BDA", BDA(aggregation: 0.5, upperStep: ridge.eta)), ("one-stage", OneStage()),
+        ]
+        var points: [Point] = []
+        let workload = "T4-\(sweep)", size = "\(ridge.n)x\(ridge.d)"
+        if sweep == "T", try bench.measure(workload, "function", size: size, steps: steps, { try oracle.unroll(from: w0, x, steps: steps, like: w0).final.scalars }) != nil {
+            points.append(point(bench, sweep, "function", value))
+        }
+        for (name, method) in methods {
+            if try bench.measure(workload, name, size: size, steps: steps, { try method.hypergradient(of: problem, at: x, from: w0).hypergradient.scalars }) != nil {
+                points.append(point(bench, sweep, name, value))
+            }
+        }
+        return points
+    }
+
+    /// CG (tolerance 0, exactly J products) and Neumann (J terms, step η) at w*.
+    static func implicit(_ bench: inout Bench, _ ridge: RidgeWorkload, iterations: Int, sweep: String, value: Int) throws -> [Point] {
+        let problem = ridge.problem(steps: 1), x = ridge.x0, wStar = ridge.solution(x)
+        let cg = Implicit(solver: ConjugateGradient(maxIterations: iterations, tolerance: 0))
+        let neumann = Implicit(solver: NeumannSeries(terms: iterations, step: ridge.eta))
+        var points: [Point] = []
+        let workload = "T4-\(sweep)", size = "\(ridge.n)x\(ridge.d)"
+        if try bench.measure(workload, "implicit-cg", size: size, steps: iterations, { try cg.hypergradient(of: problem, at: x, innerSolution: wStar).hypergradient.scalars }) != nil {
+            points.append(point(bench, sweep, "implicit-cg", value))
+        }
+        if try bench.measure(workload, "implicit-neumann", size: size, steps: iterations, { try neumann.hypergradient(of: problem, at: x, innerSolution: wStar).hypergradient.scalars }) != nil {
+            points.append(point(bench, sweep, "implicit-neumann", value))
+        }
+        return points
+    }
+
+    /// The point of the row just measured.
+    private static func point(_ bench: Bench, _ sweep: String, _ method: String, _ value: Int) -> Point {
+        let row = bench.rows.last!
+        return Point(sweep: sweep, method: method, value: Double(value), milliseconds: row.medianMs, megabytes: row.peakMB)
+    }
+
+    /// The least-squares slope of log(values) against log(abscissae).
+    static func slope(_ abscissae: [Double], _ values: [Double]) -> Double {
+        let u = abscissae.map(log), v = values.map(log)
+        let meanU = u.reduce(0, +) / Double(u.count), meanV = v.reduce(0, +) / Double(v.count)
+        let covariance = zip(u, v).map { ($0 - meanU) * ($1 - meanV) }.reduce(0, +)
+        return covariance / u.map { ($0 - meanU) * ($0 - meanU) }.reduce(0, +)
+    }
+
+    /// Time against T, J and d, one line per method.
+    static func chart(_ points: [Point]) -> String {
+        func panel(_ sweep: String, _ title: String, _ label: String) -> SVGChart.Panel {
+            let cells = points.filter { $0.sweep == sweep }
+            let methods = cells.map(\.method).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            return .init(title: title, xLabel: label, yLabel: "median time (ms)", series: methods.map { m in
+                .init(name: m, points: cells.filter { $0.method == m }.map { ($0.value, $0.milliseconds) })
+            })
+        }
+        return SVGChart(panels: [
+            panel("T", "Table 4 in T (ridge 200x20)", "inner steps T"),
+            panel("J", "Table 4 in J (ridge 1000x100, at w*)", "solver iterations J"),
+            panel("n", "Table 4 in size (10d rows, T = 50, J = 20)", "d = |x| = |y|"),
+        ]).svg
+    }
+}
