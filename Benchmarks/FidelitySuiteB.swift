@@ -3,7 +3,7 @@ import Foundation
 import Workloads
 
 /// The seeds' remaining methods (scheduled F2SA, F³SA, the stochastic implicit gradient, the
-/// prox-smoothed penalty, MORBiT) and the measured Table 4 of the TPAMI survey (time and memory of the
+/// prox-smoothed penalty, MORBiT) and the measured Table 4 of Liu et al. 2021 (survey) (time and memory of the
 /// hypergradient methods swept over T, J and the size), with fitted log–log exponents in the notes.
 enum FidelitySuiteB {
     static func run(_ bench: inout Bench) throws {

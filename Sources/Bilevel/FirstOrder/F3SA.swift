@@ -1,6 +1,7 @@
 import Foundation
 
-/// F³SA, the momentum-assisted variant of F2SA (Kwon et al. 2023, ICML, Algorithm 2; the STORM estimator
+/// F³SA, the momentum-assisted variant of F2SA (Kwon et al. 2023 (F2SA); Kwon et al. 2025 (talk), "F³SA:
+/// Variant with Momentum"; the STORM estimator
 /// of Khanduri et al. 2021): a single loop (one step each of z, y, x per k) in which every gradient is
 /// replaced by a recursive momentum estimate on the sample drawn at step k,
 ///

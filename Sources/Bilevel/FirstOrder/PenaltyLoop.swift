@@ -15,8 +15,8 @@ public enum GradientNoise: Sendable {
     case upperAndLower
 }
 
-/// The step-size and multiplier schedules of F2SA and F³SA (Kwon et al. 2023, ICML, Theorems 1–3 as
-/// summarised in the authors' 2025 talk, Part II):
+/// The step-size and multiplier schedules of F2SA and F³SA (Kwon et al. 2023 (F2SA), as the complexity
+/// theorems are summarised in Kwon et al. 2025 (talk), Part II, "Complexity of F²SA / F³SA"):
 ///
 ///     α_k = α₀ s_k^(−a),   γ_k = γ₀ s_k^(−c),   λ_k = λ₀ s_k^(a−c),   s_k = (k + k₀)/k₀,
 ///

@@ -1,9 +1,8 @@
 import Foundation
 
 /// The prox-smoothed penalty method for lower levels that are not strongly convex — possibly nonconvex
-/// or constrained to a closed convex set 𝒴 (Kwon et al. 2024, ICLR, "On penalty methods for nonconvex
-/// bilevel optimization", Algorithms 1 (two-loop) and 2 (single loop with momentum); Part III of the
-/// authors' 2025 talk). With `h_σ = σ F + f` it seeks a stationary point of the saddle problem
+/// or constrained to a closed convex set 𝒴 (Kwon et al. 2024 (nonconvex); the two-loop algorithm and the
+/// single-loop algorithm with momentum of Kwon et al. 2025 (talk), Part III). With `h_σ = σ F + f` it seeks a stationary point of the saddle problem
 /// `min_{x∈𝒳, y∈𝒴} max_{z∈𝒴} h_σ(x, y) − f(x, z)`, σ = 1/λ, through the proximal (Moreau-envelope) maps
 /// `prox_{ρφ}(y) = argmin_{t∈𝒴} ρ φ(t) + ½ ‖t − y‖²`, which are well defined for ρ below the inverse
 /// curvature even when φ is nonconvex:

@@ -1,4 +1,4 @@
-/// F2SA as Kwon et al. 2023 (ICML, Algorithm 1 with its inner loop) run it: an outer loop whose
+/// F2SA as Kwon et al. 2023 (F2SA) run it (the algorithm with inner loop T, Kwon et al. 2025 (talk), Part II): an outer loop whose
 /// multiplier grows and whose steps decay polynomially in k, with the lower iterate z and the penalty
 /// iterate y carried across outer steps (never restarted):
 ///
@@ -7,7 +7,7 @@
 ///
 /// with `α_k = α₀ s_k^(−a)`, `γ_k = γ₀ s_k^(−c)`, `λ_k = λ₀ s_k^(a−c)` (`PenaltySchedule`; exponents from
 /// `PenaltySchedule.f2saExponents`: a = 1/3, c = 0 with exact gradients). The bracket is the gradient
-/// of `L*_λ(x) = min_y F + λ (f − f*(x))`, whose distance to ∇F(x) is O(1/λ_k) (Kwon et al. 2023, Lemma 3.1),
+/// of `L*_λ(x) = min_y F + λ (f − f*(x))`, whose distance to ∇F(x) is O(1/λ_k) (Kwon et al. 2025 (talk), "A Key Result"),
 /// so along the run the bias decays like `k^(−(a−c))`.
 ///
 /// Stochastic form: with `batchSize`, every gradient is taken on a fresh mini-batch of `lowerBatch`

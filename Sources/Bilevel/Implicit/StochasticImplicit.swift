@@ -1,9 +1,9 @@
-/// The stochastic implicit hypergradient with an SGD lower level (seed 000, Algorithm 3, the (S)GD
+/// The stochastic implicit hypergradient with an SGD lower level (Zhang et al. 2024, Algorithm 3, the (S)GD
 /// branch; Ghadimi & Wang 2018's BSA estimator): every derivative is taken on mini-batches of
 /// `problem.lowerBatch` (and `upperBatch` when set) of size b, drawn afresh from `SeededGenerator(seed:)`:
 ///
 ///     lower level:  y_{t+1} = y_t − η ∇ᵧf_{B_t}(x, y_t),  t < T            (SGD, from y0)
-///     v = α Σ_{k<K} (I − α H_{B'_k}) ⋯ (I − α H_{B'_1}) ∇ᵧF_{B''}(x, y_T)   (seed 000 eq. 6, one fresh
+///     v = α Σ_{k<K} (I − α H_{B'_k}) ⋯ (I − α H_{B'_1}) ∇ᵧF_{B''}(x, y_T)   (Zhang et al. 2024, eq. 6, one fresh
 ///                                                                           mini-batch Hessian per factor)
 ///     ĝ = ∇ₓF_{B''}(x, y_T) − ∇²ₓᵧf_{B'''}(x, y_T) v.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 
-/// MORBiT, the multi-objective robust bilevel two-timescale algorithm (Gu et al. 2023, Algorithm 1, as
-/// given in the lecture slides on bilevel optimisation, Algorithm 2): n lower/upper pairs
+/// MORBiT, the multi-objective robust bilevel two-timescale algorithm (Gu et al. 2023 (MORBiT), as
+/// given in Dash & Ram 2023, Algorithm 2): n lower/upper pairs
 /// `(f_l,i, f_u,i)` share the upper variable θ and each has its own lower variable φ_i; it solves
 ///
 ///     min_θ max_{λ ∈ Δ_n} Σ_i λ_i f_u,i(θ, φ*_i(θ)),   φ*_i(θ) = argmin_φ f_l,i(θ, φ),
@@ -12,7 +12,7 @@ import Foundation
 ///     θ_{k+1} = P_Θ(θ_k − α Σ_i λ_i [∇_θ f_u,i − ∇²_θφ f_l,i (∇²_φφ f_l,i)⁻¹ ∇_φ f_u,i](θ_k, φ_i))
 ///     λ ← P_Δ(λ + γ [f_u,1(θ_{k+1}, φ_1), …, f_u,n(θ_{k+1}, φ_n)])      (projected ascent on the simplex)
 ///
-/// The bracket is each task's implicit hypergradient at the current φ_i (seed 003's eq. 38), computed by
+/// The bracket is each task's implicit hypergradient at the current φ_i (Dash & Ram 2023, eq. 38), computed by
 /// `Implicit(solver:).hypergradient(of:at:innerSolution:)` with the given solver. Steps are constant;
 /// Gu et al.'s analysis takes α, γ ∝ K^(−3/5) and β ∝ K^(−2/5) — the lower level on the faster timescale.
 /// With γ = 0 and λ uniform it is plain averaging (`min_θ Σ f_u,i / n`), which can leave one task much
