@@ -66,9 +66,20 @@ public struct RidgeWorkload {
     /// `H(x) = AᵀA/n + diag(exp x)`, the lower level's Hessian in w.
     public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, x: x) }
 
-    /// The P2 problem: `dynamics` (default gradient descent with step η) for `steps` inner steps.
+    /// The lower loss over the training rows `indices` (mean squared residual over them, plus the full
+    /// penalty), so the mean over all rows is `f`: the per-sample losses of stochastic and WoodFisher methods.
+    public func lowerBatch(_ x: Tensor, _ w: Tensor, _ indices: [Int]) -> Tensor {
+        let rows = concatenate(indices.map { a.slice(alongAxis: 0, $0..<($0 + 1)) })
+        let targets = Tensor(indices.map { b.scalars[$0] })
+        return 0.5 / Double(indices.count) * (matmul(rows, w) - targets).squaredNorm() + 0.5 * (exp(x) * w * w).sum()
+    }
+
+    /// The P2 problem: `dynamics` (default gradient descent with step η) for `steps` inner steps, with the
+    /// per-row lower losses `lowerBatch`.
     public func problem(steps: Int, dynamics: InnerDynamics? = nil) -> BilevelProblem {
-        BilevelProblem(upper: upper, lower: lower, dynamics: dynamics ?? .gradientDescent(step: eta), innerSteps: steps)
+        BilevelProblem(
+            upper: upper, lower: lower, dynamics: dynamics ?? .gradientDescent(step: eta), innerSteps: steps,
+            lowerBatch: lowerBatch, lowerSampleCount: n)
     }
 
     /// `w*(x) = H(x)⁻¹ Aᵀb / n`.
