@@ -74,12 +74,9 @@ public struct RidgeWorkload {
         return 0.5 / Double(indices.count) * (matmul(rows, w) - targets).squaredNorm() + 0.5 * (exp(x) * w * w).sum()
     }
 
-    /// The P2 problem: `dynamics` (default gradient descent with step η) for `steps` inner steps, with the
-    /// per-row lower losses `lowerBatch`.
+    /// The P2 problem: `dynamics` (default gradient descent with step η) for `steps` inner steps.
     public func problem(steps: Int, dynamics: InnerDynamics? = nil) -> BilevelProblem {
-        BilevelProblem(
-            upper: upper, lower: lower, dynamics: dynamics ?? .gradientDescent(step: eta), innerSteps: steps,
-            lowerBatch: lowerBatch, lowerSampleCount: n)
+        BilevelProblem(upper: upper, lower: lower, dynamics: dynamics ?? .gradientDescent(step: eta), innerSteps: steps)
     }
 
     /// `w*(x) = H(x)⁻¹ Aᵀb / n`.
