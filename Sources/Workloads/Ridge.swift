@@ -1,7 +1,7 @@
 import Bilevel
 import Foundation
 
-/// P1 and P2 of `shared/workloads.md`: ridge regression with one regularisation weight per feature.
+/// P1 and P2 of `Docs/workloads.md`: ridge regression with one regularisation weight per feature.
 ///
 /// Data (rows `r`, features `j`, 0-based): `Z[r][j] = sin((0.37(r+1) + 1.3(j+1)) + (0.0731(r+1))(j+1))`,
 /// `t[r] = Σⱼ Z[r][j] cos(0.5(j+1)) + 0.1 sin(2.1(r+1) + 0.3)`; the first `n` rows train (`A, b`), the

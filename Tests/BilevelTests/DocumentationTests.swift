@@ -6,7 +6,7 @@ import Workloads
 /// their numbers.
 final class DocumentationTests: XCTestCase {
     func testWorkedRidgeExample() throws {
-        let ridge = RidgeWorkload(n: 200, d: 20)            // data from shared/workloads.md
+        let ridge = RidgeWorkload(n: 200, d: 20)            // data from Docs/workloads.md
         let problem = BilevelProblem(
             upper: { x, w in 0.5 / 100 * (matmul(ridge.c, w) - ridge.dv).squaredNorm() },
             lower: { x, w in 0.5 / 200 * (matmul(ridge.a, w) - ridge.b).squaredNorm() + 0.5 * (exp(x) * w * w).sum() },

@@ -1,5 +1,4 @@
-/// BDA, bilevel descent aggregation (Liu et al. 2020, "A generic first-order algorithmic framework for
-/// bi-level programming beyond lower-level singleton", Algorithm 1): the inner loop descends an
+/// BDA, bilevel descent aggregation (Liu et al. 2020 (BDA), Algorithm 1; Liu et al. 2021 (survey), eq. 32): the inner loop descends an
 /// aggregation of both levels,
 ///
 ///     y_{t+1} = y_t − (μ α_t ∇ᵧF(x, y_t) + (1 − μ) β ∇ᵧf(x, y_t)),   t = 0 … T−1,

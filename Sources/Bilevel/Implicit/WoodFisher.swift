@@ -1,4 +1,4 @@
-/// The WoodFisher approximation of `H⁻¹` ([Chen 2024, "Implicit gradient"]; [Singh & Alistarh 2020]): the
+/// The WoodFisher approximation of `H⁻¹` (Zhang et al. 2024, practical considerations of IF; Singh & Alistarh 2020; Li (report)): the
 /// Hessian is replaced by a damped empirical Fisher matrix built from the gradients gₖ of the lower loss
 /// on single samples or mini-batches, and inverted exactly by the Woodbury identity:
 ///

@@ -1,7 +1,7 @@
 import Foundation
 
-/// BVFIM, the bi-level value-function-based interior-point method ([Liu et al. 2022], eqs. 33–35 and
-/// Table 4; [Liu et al. 2021 BVFIM]). The lower level is replaced by the constraint that y does no worse
+/// BVFIM, the bi-level value-function-based interior-point method (Liu et al. 2021 (survey), eqs. 33–35 and
+/// Table 4; Liu et al. 2021 (BVFIM); Zhang et al. 2024, eqs. 14–15). The lower level is replaced by the constraint that y does no worse
 /// than a regularised lower value function, and that constraint is moved into the objective by a log
 /// barrier:
 ///
