@@ -1,5 +1,5 @@
 /// Pessimistic bilevel optimisation by gradient aggregation with the pessimistic sign (Liu et al. 2021 (survey),
-/// §9 and eqs. 5 and 7; the pessimistic objective of Dash & Ram 2023):
+/// §9 and eqs. 5 and 7; the pessimistic objective of Dash & Ram 2023, eq. 20):
 ///
 ///     min_x φ_p(x),   φ_p(x) = max_{y ∈ S(x)} F(x, y),   S(x) = argmin_y f(x, y),
 ///
