@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Bilevel
+import Workloads
 
 /// Methods for lower levels with several minimisers and value-function reformulations: BDA choosing the
 /// minimiser best for F, pessimistic aggregation choosing the worst, and BVFIM against a closed form.
@@ -65,16 +66,13 @@ final class AggregationTests: XCTestCase {
     /// from y₂ = 0 never moves y₂ and differentiates `½x² + ½(x − 1)²`, giving 5; BDA moves y₂ to x and
     /// returns ∇φ to 2%, the derivative of its own unrolled map (checked by finite differences).
     func testBDASelectsTheLowerMinimiserBestForF() throws {
-        let problem = BilevelProblem(
-            upper: { x, y in 0.5 * (x - y.slice(alongAxis: 0, 1..<2)).squaredNorm() + 0.5 * (y.slice(alongAxis: 0, 0..<1) - 1).squaredNorm() },
-            lower: { x, y in 0.5 * y.slice(alongAxis: 0, 0..<1).squaredNorm() - dot(x, y.slice(alongAxis: 0, 0..<1)) },
-            dynamics: .gradientDescent(step: 0.5), innerSteps: 200)
+        let problem = SeveralMinimisers.continuum
         let x = Tensor([3.0]), y0 = Tensor(zeros: [2])
         let bda = BDA(aggregation: 0.5, upperStep: 1.8, upperSchedule: .harmonic, innerStep: 1)
         let result = try bda.hypergradient(of: problem, at: x, from: y0)
         let plain = try ReverseUnroll().hypergradient(of: problem, at: x, from: y0)
         print("BDA: ∇ = \(result.hypergradient.scalars), y_T = \(result.innerSolution.scalars); plain RAD: ∇ = \(plain.hypergradient.scalars), y_T = \(plain.innerSolution.scalars)")
-        XCTAssertEqual(result.hypergradient.scalars[0], 2, accuracy: 0.04)
+        XCTAssertEqual(result.hypergradient.scalars[0], SeveralMinimisers.continuumOptimisticHypergradient(3), accuracy: 0.04)
         XCTAssertEqual(result.innerSolution.scalars[1], 3, accuracy: 0.01, "BDA picks y₂ = x, the minimiser best for F")
         XCTAssertEqual(plain.hypergradient.scalars[0], 5, accuracy: 1e-10)
         XCTAssertEqual(plain.innerSolution.scalars[1], 0)
@@ -88,21 +86,15 @@ final class AggregationTests: XCTestCase {
     /// BDA and pessimistic BDA (same parameters) land in opposite wells and return ∇φ_o = −1.5 and
     /// ∇φ_p = 0.5 to 2%; plain RAD from y₂ = 0 sits on the saddle and returns neither (x − 1 = −0.5).
     func testPessimisticAndOptimisticAggregationSelectOppositeMinimisers() throws {
-        let problem = BilevelProblem(
-            upper: { x, y in 0.5 * (y.slice(alongAxis: 0, 0..<1) - 1).squaredNorm() + dot(x, y.slice(alongAxis: 0, 1..<2)) },
-            lower: { x, y in
-                let y2 = y.slice(alongAxis: 0, 1..<2)
-                return 0.5 * (y.slice(alongAxis: 0, 0..<1) - x).squaredNorm() + 0.25 * ((y2 * y2 - 1) * (y2 * y2 - 1)).sum()
-            },
-            dynamics: .gradientDescent(step: 0.5), innerSteps: 200)
+        let problem = SeveralMinimisers.doubleWell
         let x = Tensor([0.5]), y0 = Tensor(zeros: [2])
         let optimistic = try BDA(aggregation: 0.5, upperStep: 1, innerStep: 0.5).hypergradient(of: problem, at: x, from: y0)
         let pessimistic = try PessimisticBDA(aggregation: 0.5, upperStep: 1, innerStep: 0.5).hypergradient(of: problem, at: x, from: y0)
         let plain = try ReverseUnroll().hypergradient(of: problem, at: x, from: y0)
         let valueGap = problem.upper(x, pessimistic.innerSolution).scalar - problem.upper(x, optimistic.innerSolution).scalar
         print("optimistic ∇ = \(optimistic.hypergradient.scalars), y_T = \(optimistic.innerSolution.scalars); pessimistic ∇ = \(pessimistic.hypergradient.scalars), y_T = \(pessimistic.innerSolution.scalars); F gap \(valueGap); plain RAD ∇ = \(plain.hypergradient.scalars)")
-        XCTAssertEqual(optimistic.hypergradient.scalars[0], -1.5, accuracy: 0.03)
-        XCTAssertEqual(pessimistic.hypergradient.scalars[0], 0.5, accuracy: 0.01)
+        XCTAssertEqual(optimistic.hypergradient.scalars[0], SeveralMinimisers.doubleWellHypergradients(0.5).optimistic, accuracy: 0.01)
+        XCTAssertEqual(pessimistic.hypergradient.scalars[0], SeveralMinimisers.doubleWellHypergradients(0.5).pessimistic, accuracy: 0.01)
         XCTAssertEqual(optimistic.innerSolution.scalars[1], -1, accuracy: 0.01)
         XCTAssertEqual(pessimistic.innerSolution.scalars[1], 1, accuracy: 0.01)
         XCTAssertEqual(valueGap, 2 * 0.5, accuracy: 0.02)
