@@ -42,6 +42,23 @@ final class AggregationTests: XCTestCase {
         XCTAssertLessThan(errors[2], 2e-3, "\(errors)")
     }
 
+    /// The outer loop BVFIM is meant for: gradient descent on x with the parameters decreasing across outer
+    /// steps (`methodAtStep`, s_k = 0.05 · 0.93^k, 100 steps) reaches the closed-form minimiser
+    /// `x* = (BᵀA⁻²B + 0.1 I)⁻¹ BᵀA⁻¹c` of Φ(x) = F(x, y*(x)), where the closed-form hypergradient vanishes.
+    func testBVFIMWithDecreasingParametersReachesTheBilevelOptimum() throws {
+        let quadratic = Quadratic(), (a, b, c) = (quadratic.a, quadratic.b, quadratic.c)
+        let aInverseB = AutoDiff.solve(a, b)
+        let normal = matmul(aInverseB, aInverseB, transposeA: true, transposeB: false) + 0.1 * Tensor(shape: [2, 2]) { $0 / 2 == $0 % 2 ? 1 : 0 }
+        let optimum = AutoDiff.solve(normal, matmul(c, aInverseB))
+        XCTAssertLessThan(quadratic.hypergradient(optimum).squaredNorm().scalar.squareRoot(), 1e-12)
+        let run = try minimize(
+            quadratic.problem, methodAtStep: { k in BVFIM(scale: 0.05 * pow(0.93, Double(k))) }, from: Tensor([0.7, -1.2]), y0: Tensor(zeros: [3]),
+            optimizer: .gradientDescent(step: 0.5), steps: 100, warmStart: true)
+        let distance = relativeError(run.x, optimum)
+        print("BVFIM outer loop: x = \(run.x.scalars), x* = \(optimum.scalars), relative error \(distance)")
+        XCTAssertLessThan(distance, 1e-4)
+    }
+
     /// Bad parameters and constraints throw, naming the parameter.
     func testBVFIMRejectsBadParameters() {
         let problem = Quadratic().problem, x = Tensor([0.7, -1.2]), y0 = Tensor(zeros: [3])
