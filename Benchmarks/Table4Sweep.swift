@@ -17,10 +17,10 @@ enum Table4Sweep {
     /// Table 4's predicted (time, space) exponents per sweep and method, as text (m = n = d here).
     static let predicted: [String: [String: String]] = [
         "T": ["function": "1 / 0", "RAD": "1 / 1", "BDA": "1 / 1", "TRAD": "1 (T forward steps; O(n(m+n)M) backward) / 0",
-              "FAD": "1 / 0", "one-stage": "0 / 0"],
+              "FAD": "1 / 0", "one-stage": "0 / 0", "BVFIM": "1 (Q₁ = Q₂ = T) / 0"],
         "J": ["implicit-cg": "1 / 0", "implicit-neumann": "1 / 0"],
         "n": ["RAD": "2 / 1", "BDA": "2 / 1", "TRAD": "2 / 1", "FAD": "3 / 2", "implicit-cg": "2 / 1",
-              "implicit-neumann": "2 / 1", "one-stage": "2 / 1"],
+              "implicit-neumann": "2 / 1", "one-stage": "2 / 1", "BVFIM": "2 / 1"],
     ]
 
     static func run(_ bench: inout Bench) throws {
@@ -52,13 +52,15 @@ enum Table4Sweep {
         }
     }
 
-    /// T plain steps (T sweep only), RAD, TRAD (M = 10), BDA (μ = 0.5), one-stage, and FAD in the T sweep and up to d = 100 in the size sweep,
+    /// T plain steps (T sweep only), RAD, TRAD (M = 10), BDA (μ = 0.5), one-stage, BVFIM (s = 1e-2 with
+    /// exactly Q₁ = Q₂ = T iterations: tolerance 1e-300), and FAD in the T sweep and up to d = 100 in the size sweep,
     /// all from w = 0.
     static func unrolled(_ bench: inout Bench, _ ridge: RidgeWorkload, steps: Int, sweep: String, value: Int) throws -> [Point] {
         let problem = ridge.problem(steps: steps), x = ridge.x0, w0 = Tensor(zeros: [ridge.d]), oracle = BilevelOracle(problem)
         let methods: [(String, any HypergradientMethod)] = [
             ("RAD", ReverseUnroll()), ("TRAD", TruncatedReverseUnroll(truncation: 10)), ("BDA", BDA(aggregation: 0.5, upperStep: ridge.eta)),
             ("one-stage", OneStage()),
+            ("BVFIM", BVFIM(scale: 1e-2, lowerIterations: steps, barrierIterations: steps, tolerance: 1e-300)),
         ] + (ridge.d * steps <= 2000 || steps >= 100 ? [("FAD", ForwardUnroll())] : [])
         var points: [Point] = []
         let workload = "T4-\(sweep)", size = "\(ridge.n)x\(ridge.d)"
