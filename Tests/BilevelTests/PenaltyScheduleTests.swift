@@ -109,6 +109,26 @@ final class PenaltyScheduleTests: XCTestCase {
         XCTAssertEqual(slope, -1, accuracy: 0.15)
     }
 
+    /// The new methods cannot honour `problem.constraints`: each throws, naming itself and what to use.
+    func testNewMethodsRejectLowerLevelConstraints() throws {
+        var problem = ridge.boxProblem()
+        problem.lowerSampleCount = ridge.n
+        let x = ridge.x0, y0 = Tensor(zeros: [ridge.d])
+        let schedule = PenaltySchedule(multiplier: 1, lowerStep: 0.1, stepExponent: 0.5, lowerStepExponent: 0.25)
+        let attempts: [(String, () throws -> Any)] = [
+            ("F2SA-scheduled", { try ScheduledF2SA(schedule: schedule).minimize(problem, from: x, y0: y0, steps: 2) }),
+            ("F3SA", { try F3SA(schedule: schedule).minimize(problem, from: x, y0: y0, steps: 2) }),
+            ("lowerProjection", { try ProxPenalty(proximal: 1, penalty: 0.1, upperStep: 0.1, lowerStep: 0.1).minimize(problem, from: x, y0: y0, steps: 2) }),
+            ("StochasticImplicit", { try StochasticImplicit(batchSize: 4).hypergradient(of: problem, at: x, from: y0) }),
+            ("MORBiT", { try MORBiT(solver: ExactSolve(), upperStep: 0.1, lowerStep: 0.1, weightStep: 0).minimize(tasks: [problem], from: x, y0s: [y0], steps: 2) }),
+        ]
+        for (name, attempt) in attempts {
+            XCTAssertThrowsError(try attempt()) { error in
+                XCTAssertTrue("\(error)".contains(name) && "\(error)".contains("constraints"), "\(error)")
+            }
+        }
+    }
+
     /// Bad schedules and loop arguments throw errors naming the quantity.
     func testScheduleValidation() throws {
         let problem = ridge.problem(steps: 1), x = ridge.x0, y0 = Tensor(zeros: [ridge.d])

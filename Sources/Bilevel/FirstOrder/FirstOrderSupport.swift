@@ -23,6 +23,15 @@ extension BilevelProblem {
         return eta
     }
 
+    /// Refuses a problem with lower-level `constraints`, which `method` cannot honour.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` naming the method and what to use instead.
+    func rejectConstraints(method: String, instead: String = "use KKTImplicit or SmoothedImplicit") throws {
+        guard constraints == nil else {
+            throw BilevelError.invalidArgument(name: method, reason: "does not handle lower-level constraints (problem.constraints is set); \(instead)")
+        }
+    }
+
     /// Checks that mini-batches of `batchSize` can be drawn for `lowerBatch`.
     ///
     /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has no `lowerBatch`, or
