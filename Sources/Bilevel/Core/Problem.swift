@@ -29,6 +29,11 @@ public struct BilevelProblem {
     /// level. `KKTImplicit` and `SmoothedImplicit` solve and differentiate the constrained lower level;
     /// the other methods ignore the constraints.
     public var constraints: LinearConstraints?
+    /// The starting point as a differentiable function of x, `y0 = initialization(x)` (initialization-based
+    /// methods, seed 001 §3; MAML's `y0 = θ` is `{ $0 }`), or `nil` for a start that does not depend on x.
+    /// When set, the `y0` a method is given must equal `initialization(x)`, and the unrolled methods (FAD,
+    /// RAD, TRAD, BDA, first-order) add its term `(∂y0/∂x)ᵀ λ₀` to the hypergradient.
+    public var initialization: ((Tensor) -> Tensor)?
 
     /// A problem from its two objectives and the inner dynamics.
     ///
@@ -39,6 +44,7 @@ public struct BilevelProblem {
     ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
     ///   - lowerBatch, upperBatch: the mean losses over given sample indices, with their sample counts.
     ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
+    ///   - initialization: the start `y0(x)` when it depends on x (see `initialization`).
     public init(
         upper: @escaping (Tensor, Tensor) -> Tensor,
         lower: @escaping (Tensor, Tensor) -> Tensor,
@@ -46,7 +52,8 @@ public struct BilevelProblem {
         innerSteps: Int = 100,
         lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
         upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
-        constraints: LinearConstraints? = nil
+        constraints: LinearConstraints? = nil,
+        initialization: ((Tensor) -> Tensor)? = nil
     ) {
         self.upper = upper
         self.lower = lower
@@ -57,6 +64,7 @@ public struct BilevelProblem {
         self.upperBatch = upperBatch
         self.upperSampleCount = upperSampleCount
         self.constraints = constraints
+        self.initialization = initialization
     }
 
     /// Checks the arguments every method receives: finite `x` and `y0` with at least one element, and

@@ -12,7 +12,8 @@
 ///
 /// Implementation: a `BilevelProblem` over the state `s = [vec y, t]` (the step counter rides along so
 /// `.custom` dynamics can read α_t; it does not depend on x, so it adds nothing to the derivative) with
-/// F and f read through `vec y`, then `ReverseUnroll` on it from `[vec y0, 0]`. No backward loop of its own.
+/// F and f read through `vec y`, then `ReverseUnroll` on it from `[vec y0, 0]` (from `[vec y0(x), 0]`, with
+/// its `∂y0/∂x` term, when the problem's start depends on x). No backward loop of its own.
 ///
 /// Cost: T forward steps (two gradients each, inside Ψ, uncounted like every inner dynamics) plus T
 /// step VJPs (`counts.vjps == T`, each a reverse-over-reverse product through both gradients), one upper
@@ -88,8 +89,11 @@ public struct BDA: HypergradientMethod {
             let next = y - (mu * alphaT * gUpper + (1 - mu) * beta * gLower)
             return concatenate([next.reshaped(to: [n]), t + 1])
         }
+        let start = problem.initialization.map { initialization in
+            { (x: Tensor) in concatenate([initialization(x).reshaped(to: [n]), Tensor([0])]) }
+        }
         return BilevelProblem(
             upper: { x, s in upper(x, iterate(s)) }, lower: { x, s in lower(x, iterate(s)) },
-            dynamics: .custom(step), innerSteps: problem.innerSteps)
+            dynamics: .custom(step), innerSteps: problem.innerSteps, initialization: start)
     }
 }

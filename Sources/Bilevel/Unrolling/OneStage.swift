@@ -22,12 +22,16 @@ public struct OneStage: HypergradientMethod {
 
     /// The one-stage hypergradient at `x` from `y0` (see the type's documentation).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for non-gradient-descent dynamics or `ε ≤ 0`,
+    /// - Throws: `BilevelError.invalidArgument` for non-gradient-descent dynamics, an x-dependent start
+    ///   (`initialization`) or `ε ≤ 0`,
     ///   `.nonFinite` if the step overflows, plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         try problem.validate(x: x, y0: y0)
         guard case let .gradientDescent(eta) = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "OneStage dynamics", reason: "the one-stage estimate needs .gradientDescent inner dynamics, got \(problem.dynamics)")
+        }
+        guard problem.initialization == nil else {
+            throw BilevelError.invalidArgument(name: "OneStage with BilevelProblem.initialization", reason: "the one-stage estimate treats y0 as a constant, but this problem's start depends on x; use ReverseUnroll or FirstOrderUnroll, which include ∂y0/∂x")
         }
         if let epsilon, !(epsilon > 0) { throw BilevelError.invalidArgument(name: "OneStage.epsilon", reason: "must be > 0, got \(epsilon)") }
         let oracle = BilevelOracle(problem)
