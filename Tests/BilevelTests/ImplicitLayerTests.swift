@@ -62,3 +62,69 @@ final class ImplicitLayerTests: XCTestCase {
         XCTAssertLessThan(error, 1e-7)
     }
 }
+
+/// A three-level problem (Betty's multilevel case): x → y*(x) = argmin_y f(x, y) where f contains the
+/// solution z*(x, y) = argmin_z ½ zᵀPz − ⟨z, x + y⟩ = P⁻¹(x + y) of a third level, computed by `argmin`:
+///
+///     f(x, y) = ½‖y − b‖² + ½ c ‖z*(x, y)‖²   ⇒   y*(x) = (I + cP⁻²)⁻¹ (b − cP⁻² x),
+///     F(x, y) = ½‖y − t‖² + ½‖x‖²             ⇒   ∇F(x) = x − cP⁻²(I + cP⁻²)⁻¹ (y*(x) − t).
+final class ThreeLevelTests: XCTestCase {
+    let p = Tensor(shape: [2, 2], scalars: [2, 0.5, 0.5, 1.5])
+    let b = Tensor([1, -1]), t = Tensor([0.5, 2]), c = 1.0
+    let x0 = Tensor([0.4, -0.3])
+
+    /// z*(x, y) by the implicit layer.
+    func bottom(_ x: Tensor, _ y: Tensor) -> Tensor {
+        argmin(of: { (xy: [Tensor], z: Tensor) in 0.5 * dot(z, matmul(self.p, z)) - dot(z, xy[0] + xy[1]) },
+               at: [x, y], initial: Tensor(zeros: [2]))
+    }
+
+    var problem: BilevelProblem {
+        BilevelProblem(
+            upper: { x, y in 0.5 * (y - self.t).squaredNorm() + 0.5 * x.squaredNorm() },
+            lower: { x, y in 0.5 * (y - self.b).squaredNorm() + 0.5 * self.c * self.bottom(x, y).squaredNorm() },
+            dynamics: .gradientDescent(step: 0.5), innerSteps: 60)
+    }
+
+    /// `∇F(x)` in closed form.
+    func closedForm(_ x: Tensor) -> Tensor {
+        let pInverse = solve(p, Tensor(shape: [2, 2], scalars: [1, 0, 0, 1]))
+        let k = c * matmul(pInverse, pInverse)                      // cP⁻² (symmetric)
+        let m = Tensor(shape: [2, 2], scalars: [1, 0, 0, 1]) + k    // I + cP⁻²
+        let y = solve(m, b - matmul(k, x))
+        return x - matmul(k, solve(m, y - t))
+    }
+
+    func testHypergradientThroughALowerLevelThatIsItselfABilevelSolution() throws {
+        let expected = closedForm(x0)
+        // y*(x) as an implicit layer too: argmin over y of a lower level holding an argmin.
+        let nestedLayers = gradient(at: x0) { x in
+            let y = argmin(of: { x, y in self.problem.lower(x, y) }, at: x, initial: Tensor(zeros: [2]))
+            return self.problem.upper(x, y)
+        }
+        let implicit = try Implicit(solver: ExactSolve()).hypergradient(of: problem, at: x0, from: Tensor(zeros: [2])).hypergradient
+        let rad = try ReverseUnroll().hypergradient(of: problem, at: x0, from: Tensor(zeros: [2])).hypergradient
+        // Central differences of x ↦ F(x, y*(x)), y*(x) from the layers' values only.
+        let h = 1e-5
+        let hyperobjective: (Tensor) -> Double = { x in
+            let y = argmin(of: { x, y in self.problem.lower(x, y) }, at: x, initial: Tensor(zeros: [2]))
+            return self.problem.upper(x, y).scalar
+        }
+        let finiteDifference = Tensor(shape: [2]) { i in
+            let e = Tensor(shape: [2]) { $0 == i ? h : 0 }
+            return (hyperobjective(self.x0 + e) - hyperobjective(self.x0 - e)) / (2 * h)
+        }
+        func error(_ g: Tensor, _ reference: Tensor) -> Double {
+            ((g - reference).squaredNorm().scalar / reference.squaredNorm().scalar).squareRoot()
+        }
+        print("""
+            three-level hypergradient, relative errors vs closed form \(expected.scalars):
+              nested implicit layers \(error(nestedLayers, expected))   Implicit(exact) \(error(implicit, expected))   RAD (T = 60) \(error(rad, expected))
+              finite differences vs closed form \(error(finiteDifference, expected)), nested layers vs finite differences \(error(nestedLayers, finiteDifference))
+            """)
+        XCTAssertLessThan(error(finiteDifference, expected), 1e-8)
+        XCTAssertLessThan(error(nestedLayers, expected), 1e-10)
+        XCTAssertLessThan(error(implicit, expected), 1e-10)
+        XCTAssertLessThan(error(rad, expected), 1e-10)
+    }
+}
