@@ -1,7 +1,7 @@
 import Bilevel
 import Foundation
 
-/// The `--check` self-test: the MAML meta-gradient (`ReverseUnroll` on the displacement problem) against
+/// The `--check` self-test: the MAML meta-gradient (`ReverseUnroll` on the adaptation problem, start `y0 = θ`) against
 /// central finite differences of the meta-objective, on a network small enough to difference every
 /// parameter.
 enum GradientCheck {
@@ -30,9 +30,8 @@ enum GradientCheck {
         let task = sampler.next()
         let step = 0.02, steps = 2, h = 1e-5
         let problem = adaptationProblem(task, network: network, dynamics: .gradientDescent(step: step), innerSteps: steps)
-        let delta0 = Tensor(zeros: theta.shape)
-        let maml = try ReverseUnroll().hypergradient(of: problem, at: theta, from: delta0).hypergradient
-        let firstOrder = try FirstOrderUnroll().hypergradient(of: problem, at: theta, from: delta0).hypergradient
+        let maml = try ReverseUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient
+        let firstOrder = try FirstOrderUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient
         let reference = Tensor(shape: theta.shape, generator: { i in
             var e = Array(repeating: 0.0, count: theta.count)
             e[i] = h

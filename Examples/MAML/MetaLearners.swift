@@ -61,23 +61,21 @@ enum MetaLearner: CaseIterable {
     }
 }
 
-/// The adaptation to one task as a bilevel problem in the displacement form
+/// The adaptation to one task as a bilevel problem in MAML's own form
 ///
-///     x = θ (meta-parameters),  y = Δ (adaptation, Δ₀ = 0),  θ' = θ + Δ_T,
-///     lower f(θ, Δ) = L_support(θ + Δ),   upper F(θ, Δ) = L_query(θ + Δ).
+///     x = θ (meta-parameters),  y = θ' (adapted parameters),  y0 = θ,
+///     lower f(θ, θ') = L_support(θ'),   upper F(θ, θ') = L_query(θ'),
 ///
-/// Gradient descent on Δ gives `Δ_{t+1} = Δ_t − α ∇L_s(θ + Δ_t)`, i.e. exactly the MAML iterates
-/// `θ_{t+1} = θ_t − α ∇L_s(θ_t)` from `θ_0 = θ`. The displacement is needed because the unrolled methods
-/// differentiate through Ψ and F but treat the starting iterate `y0` as a constant: with `y = θ'` and
-/// `y0 = θ` the path of θ through the starting point would be lost, whereas here `y0 = 0` really is
-/// constant and every dependence on θ passes through Ψ and F, where `ReverseUnroll` sees it.
+/// so gradient descent on θ' gives exactly the MAML iterates `θ_{t+1} = θ_t − α ∇L_s(θ_t)` from `θ_0 = θ`.
+/// The start depends on θ (`initialization: { $0 }`): the unrolled methods differentiate it (the t = 0 term
+/// `(∂y0/∂θ)ᵀ λ₀ = λ₀`), and it is the only path from θ to the result, since f and F read θ' alone.
 func adaptationProblem(
     _ task: SineTask, network: MLP, dynamics: InnerDynamics, innerSteps: Int
 ) -> BilevelProblem {
     BilevelProblem(
-        upper: { theta, delta in network.loss(theta + delta, task.queryInputs, task.queryTargets) },
-        lower: { theta, delta in network.loss(theta + delta, task.supportInputs, task.supportTargets) },
-        dynamics: dynamics, innerSteps: innerSteps)
+        upper: { _, adapted in network.loss(adapted, task.queryInputs, task.queryTargets) },
+        lower: { _, adapted in network.loss(adapted, task.supportInputs, task.supportTargets) },
+        dynamics: dynamics, innerSteps: innerSteps, initialization: { theta in theta })
 }
 
 /// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed`: every iteration draws
@@ -92,12 +90,12 @@ func metaTrain(
     var sampler = SineTaskSampler(seed: taskSeed, supportSize: config.shots, querySize: config.shots)
     var adam = try OuterOptimizerState(validating: .adam(step: config.metaStep))
     var theta = theta0.detached
-    let delta0 = Tensor(zeros: theta.shape), method = learner.method, dynamics = learner.dynamics(config)
+    let method = learner.method, dynamics = learner.dynamics(config)
     for iteration in 1...config.iterations {
         var metaGradient = Tensor(zeros: theta.shape)
         for task in sampler.next(config.metaBatch) {
             let problem = adaptationProblem(task, network: config.network, dynamics: dynamics, innerSteps: config.innerSteps)
-            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: delta0)).hypergradient
+            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: theta)).hypergradient
         }
         guard !metaGradient.hasNonFinite else {
             throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
@@ -114,11 +112,10 @@ func metaTrain(
 func metaTestLoss(
     of theta: Tensor, on tasks: [SineTask], network: MLP, dynamics: InnerDynamics, steps: Int
 ) throws -> (mean: Double, standardError: Double) {
-    let delta0 = Tensor(zeros: theta.shape)
     let losses = try tasks.map { task -> Double in
         let oracle = BilevelOracle(adaptationProblem(task, network: network, dynamics: dynamics, innerSteps: steps))
-        let delta = try oracle.unroll(from: delta0, theta, steps: steps, like: delta0).final
-        return oracle.upperValue(theta, delta).scalar
+        let adapted = try oracle.unroll(from: theta, theta, steps: steps, like: theta).final
+        return oracle.upperValue(theta, adapted).scalar
     }
     let n = Double(losses.count), mean = losses.reduce(0, +) / n
     let variance = losses.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)

@@ -54,8 +54,8 @@ struct SineTaskSampler {
 }
 
 /// A fully connected tanh network whose weights and biases live in one flat parameter vector, so a
-/// meta-learner can treat "the parameters" as a single tensor θ (the bilevel `x`) and add displacements
-/// to it.
+/// meta-learner can treat "the parameters" as a single tensor θ (the bilevel `x`, and the start of the
+/// adapted parameters `y`).
 ///
 /// Layout of θ, layer by layer: the weight matrix `[fanIn, fanOut]` row-major, then the bias `[fanOut]`.
 /// Hidden layers use tanh (smooth, so finite differences of the meta-objective are meaningful); the
