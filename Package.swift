@@ -21,6 +21,7 @@ let package = Package(
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/MAML"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
+        .testTarget(name: "PublicAPITests", dependencies: ["AutoDiff", "Bilevel"]),
     ],
     swiftLanguageModes: [.v6]
 )
