@@ -1,16 +1,6 @@
 import XCTest
 import Bilevel
 
-/// Hyperparameters as a user writes them: one decay per layer and an output shift.
-struct Regularisation: TensorBundle {
-    var logDecay: Tensor
-    var shift: Tensor
-    mutating func visitTensors(_ visit: (inout Tensor) -> Void) {
-        visit(&logDecay)
-        visit(&shift)
-    }
-}
-
 /// A linear layer of a structured lower variable.
 struct Layer: TensorBundle {
     var weight: Tensor
@@ -31,18 +21,19 @@ final class StructuredProblemTests: XCTestCase {
         matmul(tanh(matmul(inputs, layers[0].weight) + layers[0].bias), layers[1].weight) + layers[1].bias
     }
 
-    var problem: StructuredBilevelProblem<Regularisation, [Layer]> {
+    var problem: StructuredBilevelProblem<[Tensor], [Layer]> {
         StructuredBilevelProblem(
-            upper: { hyper, layers in (self.predict(layers) - self.targets + hyper.shift).squaredNorm() },
+            upper: { hyper, layers in (self.predict(layers) - self.targets + hyper[1]).squaredNorm() },
             lower: { hyper, layers in
-                let decay = exp(hyper.logDecay)
+                let decay = exp(hyper[0])
                 return 0.5 * (self.predict(layers) - self.targets).squaredNorm()
                     + 0.5 * (decay.slice(alongAxis: 0, 0..<1) * layers[0].weight.squaredNorm()).sum()
                     + 0.5 * (decay.slice(alongAxis: 0, 1..<2) * layers[1].weight.squaredNorm()).sum()
             },
             dynamics: .gradientDescent(step: 0.2), innerSteps: 6)
     }
-    let hyper = Regularisation(logDecay: Tensor([-1, 0.5]), shift: Tensor(0.1))
+    /// Hyperparameters as an array of tensors: per-layer log-decays and an output shift.
+    let hyper = [Tensor([-1, 0.5]), Tensor(0.1)]
     let layers = [
         Layer(weight: Tensor(shape: [2, 3], scalars: [0.3, -0.2, 0.5, 0.1, 0.4, -0.6]), bias: Tensor([0.1, 0, -0.1])),
         Layer(weight: Tensor(shape: [3, 1], scalars: [0.7, -0.5, 0.2]), bias: Tensor([0.05])),
@@ -66,7 +57,7 @@ final class StructuredProblemTests: XCTestCase {
         let reference = try finiteDifferences(flat, at: hyper.flattened) { _ in self.layers.flattened }
         for method: any HypergradientMethod in [ReverseUnroll(), ForwardUnroll()] {
             let result = try method.hypergradient(of: problem, at: hyper, from: layers)
-            XCTAssertEqual(result.hypergradient.logDecay.shape, [2])
+            XCTAssertEqual(result.hypergradient[0].shape, [2])
             XCTAssertEqual(result.innerSolution[1].weight.shape, [3, 1])
             let error = ((result.hypergradient.flattened - reference).squaredNorm().scalar / reference.squaredNorm().scalar).squareRoot()
             print("structured \(method.name): relative error vs central differences \(error)")
@@ -91,7 +82,7 @@ final class StructuredProblemTests: XCTestCase {
     func testMinimizeOnBundlesDecreasesTheUpperObjective() throws {
         let run = try minimize(problem, method: ReverseUnroll(), from: hyper, y0: layers,
                                optimizer: .gradientDescent(step: 0.05), steps: 15)
-        XCTAssertEqual(run.x.logDecay.shape, [2])
+        XCTAssertEqual(run.x[0].shape, [2])
         XCTAssertLessThan(run.record.upperValues.last!, run.record.upperValues.first!)
     }
 }

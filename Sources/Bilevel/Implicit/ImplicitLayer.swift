@@ -26,16 +26,14 @@ public func root<X: TensorBundle>(
     solver: any HessianInverseSolver = ConjugateGradient(maxIterations: 500, tolerance: 1e-13),
     symmetric: Bool = false, tolerance: Double = 1e-11, maxIterations: Int = 50
 ) -> Tensor {
-    let start = initial.detached, template = x
-    let flatResidual: ([Tensor], Tensor) -> Tensor = { ps, y in residual(template.replacingTensors(with: ps), y) }
-    let op = ImplicitRoot(
-        label: "root", residual: flatResidual,
-        forwardSolve: { ps in
-            newtonSolve("root", flatResidual, ps, from: start, solver: solver, symmetric: symmetric,
-                        tolerance: tolerance, maxIterations: maxIterations)
-        },
-        solver: solver, symmetric: symmetric, tolerance: tolerance, maxIterations: maxIterations, shape: initial.shape)
-    return op.apply(x.tensors)
+    let start = initial.detached
+    return applyImplicitRoot(
+        "root", of: residual, at: x, shape: initial.shape, solver: solver, symmetric: symmetric,
+        tolerance: tolerance, newtonSteps: maxIterations
+    ) { flatResidual, ps in
+        newtonSolve("root", flatResidual, ps, from: start, solver: solver, symmetric: symmetric,
+                    tolerance: tolerance, maxIterations: maxIterations)
+    }
 }
 
 /// The fixed point `y* = Φ(x, y*)` reached by iterating `y ← Φ(x, y)` from `initial`, as a differentiable
@@ -51,27 +49,25 @@ public func fixedPoint<X: TensorBundle>(
     solver: any HessianInverseSolver = ConjugateGradient(maxIterations: 500, tolerance: 1e-13),
     tolerance: Double = 1e-12, maxIterations: Int = 10_000
 ) -> Tensor {
-    let start = initial.detached, template = x
-    let phi: ([Tensor], Tensor) -> Tensor = { ps, y in map(template.replacingTensors(with: ps), y) }
-    let op = ImplicitRoot(
-        label: "fixedPoint", residual: { ps, y in y - phi(ps, y) },
-        forwardSolve: { ps in
-            var y = start, change = Double.infinity, scale = 1.0
-            for iteration in 0..<maxIterations {
-                let next = phi(ps, y)
-                guard next.shape == y.shape else {
-                    fatalError("fixedPoint: Φ(x, y) has shape \(next.shape) but y has shape \(y.shape)")
-                }
-                change = (next - y).squaredNorm().scalar.squareRoot()
-                if iteration == 0 { scale = max(1, change) }
-                y = next
-                if change <= tolerance * scale { return y }
-                guard change.isFinite else { break }
+    let start = initial.detached
+    return applyImplicitRoot(
+        "fixedPoint", of: { x, y in y - map(x, y) }, at: x, shape: initial.shape, solver: solver, symmetric: false,
+        tolerance: tolerance, newtonSteps: 50
+    ) { flatResidual, ps in
+        var y = start, change = Double.infinity, scale = 1.0
+        for iteration in 0..<maxIterations {
+            let next = y - flatResidual(ps, y)  // Φ(x, y) = y − G(x, y)
+            guard next.shape == y.shape else {
+                fatalError("fixedPoint: Φ(x, y) has shape \(next.shape) but y has shape \(y.shape)")
             }
-            fatalError("fixedPoint: ‖Φ(x, y) − y‖ = \(change) after \(maxIterations) iterations (tolerance \(tolerance) × \(scale)); Φ may not be a contraction here — raise maxIterations or use root(of:) with Newton")
-        },
-        solver: solver, symmetric: false, tolerance: tolerance, maxIterations: 50, shape: initial.shape)
-    return op.apply(x.tensors)
+            change = (next - y).squaredNorm().scalar.squareRoot()
+            if iteration == 0 { scale = max(1, change) }
+            y = next
+            if change <= tolerance * scale { return y }
+            guard change.isFinite else { break }
+        }
+        fatalError("fixedPoint: ‖Φ(x, y) − y‖ = \(change) after \(maxIterations) iterations (tolerance \(tolerance) × \(scale)); Φ may not be a contraction here — raise maxIterations or use root(of:) with Newton")
+    }
 }
 
 /// The minimiser `y*(x) = argmin_y f(x, y)` near `initial`, as a differentiable op: the root of
@@ -89,4 +85,20 @@ public func argmin<X: TensorBundle>(
 ) -> Tensor {
     root(of: { x, y in gradient(at: y) { y in objective(x, y) } }, at: x, initial: initial,
          solver: solver, symmetric: true, tolerance: tolerance, maxIterations: maxIterations)
+}
+
+/// Applies the `ImplicitRoot` of `residual` to the leaves of the bundle x: the residual and the forward
+/// solve (`forward(flat residual, leaves)`, on constants) see the leaves as a flat list; derived linear
+/// solves use Newton with at most `newtonSteps` steps.
+private func applyImplicitRoot<X: TensorBundle>(
+    _ label: String, of residual: @escaping (X, Tensor) -> Tensor, at x: X, shape: [Int],
+    solver: any HessianInverseSolver, symmetric: Bool, tolerance: Double, newtonSteps: Int,
+    forward: @escaping (_ residual: @escaping ([Tensor], Tensor) -> Tensor, _ leaves: [Tensor]) -> Tensor
+) -> Tensor {
+    let template = x
+    let flatResidual: ([Tensor], Tensor) -> Tensor = { ps, y in residual(template.replacingTensors(with: ps), y) }
+    let op = ImplicitRoot(
+        label: label, residual: flatResidual, forwardSolve: { forward(flatResidual, $0) }, solver: solver,
+        symmetric: symmetric, tolerance: tolerance, maxIterations: newtonSteps, shape: shape)
+    return op.apply(x.tensors)
 }

@@ -1,14 +1,13 @@
 /// The first-order unrolled hypergradient: the inner loop runs, but the dependence of `y_T` on `x` is
-/// dropped (all `A_t`, `B_t` terms of seed 001 eq. 13 are ignored), leaving the direct term
+/// dropped (all `A_t`, `B_t` terms of seed 001 eq. 13 are ignored), leaving the direct term and the start's term
 ///
 ///     ∇F(x) ≈ ∇ₓF(x, y_T) + (∂s_0/∂x)ᵀ (∂y_T/∂s_T)ᵀ ∇ᵧF(x, y_T),
 ///
 /// i.e. every inner step taken as `A_t = I, B_t = 0`; the second term is zero unless y0 depends on x
 /// (`BilevelProblem.initialization`), and with MAML's `y0 = θ` it makes the estimate `∇_{θ'}L_query(θ')`.
 ///
-/// This is first-order MAML's meta-gradient (Finn et al. 2017, FO-MAML, with the displacement form of
-/// the adaptation problem) and the exact unrolled derivative for sign inner steps (see `SignUnroll`);
-/// for other dynamics it is a biased but cheap estimate.
+/// This is first-order MAML's meta-gradient (Finn et al. 2017, FO-MAML, with `y0 = θ` as above) and the
+/// exact unrolled derivative for sign inner steps (see `SignUnroll`); for other dynamics it is a biased but cheap estimate.
 ///
 /// Cost: T inner steps and one upper gradient, no products; memory O(|y|).
 public struct FirstOrderUnroll: HypergradientMethod {

@@ -71,7 +71,7 @@ func reverseUnrolledHypergradient(
 }
 
 // The x-dependent start `s_0 = initialState(y0(x))` (`BilevelProblem.initialization`): the unrolled
-// methods differentiate it like one more step, `B₀ = ∂s_0/∂x` with nothing before it (seed 001, the
+// methods differentiate it like one more step, `B₀ = ∂s_0/∂x` with nothing before it (Liu et al. 2021 (TPAMI survey), the
 // t = 0 term of eq. 12–13, omitted when y0 is a constant).
 extension BilevelProblem {
     /// Checks that the start `y0` a method was given is `initialization(x)` when the problem has one.
