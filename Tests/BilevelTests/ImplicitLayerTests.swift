@@ -61,6 +61,26 @@ final class ImplicitLayerTests: XCTestCase {
         print("argmin: hvp relative error vs central difference of the gradient \(error)")
         XCTAssertLessThan(error, 1e-7)
     }
+
+    /// argmin over a structured y (two leaves of different shapes), at first and second order.
+    func testArgminOverABundleAgainstFiniteDifferences() {
+        let layer: (Tensor) -> [Tensor] = { x in
+            argmin(of: { (x: Tensor, y: [Tensor]) in
+                let (a, b) = (y[0], y[1])
+                return 0.5 * a.squaredNorm() + 0.25 * (a * a * a * a).sum() - dot(x, a)
+                    + 0.5 * (b - a.sum()) * (b - a.sum()) + 0.1 * b * b * b * b
+            }, at: x, initial: [Tensor(zeros: [2]), Tensor(0)])
+        }
+        let x = Tensor([0.6, -0.2])
+        let solution = layer(x)
+        XCTAssertEqual(solution[0].shape, [2])
+        XCTAssertEqual(solution[1].shape, [])
+        let first = gradcheck(at: x) { x in concatenate([layer(x)[0], layer(x)[1].reshaped(to: [1])]) }
+        let second = gradcheck(at: x) { x in gradient(at: x) { x in let y = layer(x); return sin(y[0]).sum() + y[1] * y[1] } }
+        print("argmin over a bundle: first-order max error \(first.maxRelativeError), second-order \(second.maxRelativeError)")
+        XCTAssertTrue(first.passes(tolerance: 1e-6), "\(first)")
+        XCTAssertTrue(second.passes(tolerance: 1e-6), "\(second)")
+    }
 }
 
 /// A three-level problem (Betty's multilevel case): x → y*(x) = argmin_y f(x, y) where f contains the

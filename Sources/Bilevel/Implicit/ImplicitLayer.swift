@@ -13,7 +13,8 @@
 /// directly, as in `argmin`).
 ///
 /// - Parameters:
-///   - residual: `G(x, y)`, written with engine ops, returning y's shape; x may be any `TensorBundle`.
+///   - residual: `G(x, y)`, written with engine ops, returning y's structure; x and y may be any
+///     `TensorBundle` (y's leaves are solved for jointly, as one vector).
 ///   - x: the parameters the solution is differentiated with respect to.
 ///   - initial: the starting guess (its value only: the derivative does not depend on it).
 ///   - solver: the linear solver for the Newton and derivative systems.
@@ -21,14 +22,14 @@
 ///   - tolerance, maxIterations: Newton's stopping rule.
 /// - Precondition: G returns y's shape and Newton converges within `maxIterations`; otherwise the program
 ///   stops with the residual, the step count and the linear solver's last state.
-public func root<X: TensorBundle>(
-    of residual: @escaping (X, Tensor) -> Tensor, at x: X, initial: Tensor,
+public func root<X: TensorBundle, Y: TensorBundle>(
+    of residual: @escaping (X, Y) -> Y, at x: X, initial: Y,
     solver: any HessianInverseSolver = ConjugateGradient(maxIterations: 500, tolerance: 1e-13),
     symmetric: Bool = false, tolerance: Double = 1e-11, maxIterations: Int = 50
-) -> Tensor {
-    let start = initial.detached
+) -> Y {
+    let start = initial.flattened.detached
     return applyImplicitRoot(
-        "root", of: residual, at: x, shape: initial.shape, solver: solver, symmetric: symmetric,
+        "root", of: residual, at: x, initial: initial, solver: solver, symmetric: symmetric,
         tolerance: tolerance, newtonSteps: maxIterations
     ) { flatResidual, ps in
         newtonSolve("root", flatResidual, ps, from: start, solver: solver, symmetric: symmetric,
@@ -44,14 +45,14 @@ public func root<X: TensorBundle>(
 ///
 /// - Precondition: Φ keeps y's shape and the iteration converges within `maxIterations`; otherwise the
 ///   program stops with the last step's size.
-public func fixedPoint<X: TensorBundle>(
-    of map: @escaping (X, Tensor) -> Tensor, at x: X, initial: Tensor,
+public func fixedPoint<X: TensorBundle, Y: TensorBundle>(
+    of map: @escaping (X, Y) -> Y, at x: X, initial: Y,
     solver: any HessianInverseSolver = ConjugateGradient(maxIterations: 500, tolerance: 1e-13),
     tolerance: Double = 1e-12, maxIterations: Int = 10_000
-) -> Tensor {
-    let start = initial.detached
+) -> Y {
+    let start = initial.flattened.detached
     return applyImplicitRoot(
-        "fixedPoint", of: { x, y in y - map(x, y) }, at: x, shape: initial.shape, solver: solver, symmetric: false,
+        "fixedPoint", of: { x, y in y.zipTensors(map(x, y), -) }, at: x, initial: initial, solver: solver, symmetric: false,
         tolerance: tolerance, newtonSteps: 50
     ) { flatResidual, ps in
         var y = start, change = Double.infinity, scale = 1.0
@@ -78,27 +79,29 @@ public func fixedPoint<X: TensorBundle>(
 /// The value is found by Newton's method on `∇ᵧf` (Hessian solves through `solver`), as in `root`.
 ///
 /// - Precondition: f is scalar and Newton converges; otherwise the program stops with the residual.
-public func argmin<X: TensorBundle>(
-    of objective: @escaping (X, Tensor) -> Tensor, at x: X, initial: Tensor,
+public func argmin<X: TensorBundle, Y: TensorBundle>(
+    of objective: @escaping (X, Y) -> Tensor, at x: X, initial: Y,
     solver: any HessianInverseSolver = ConjugateGradient(maxIterations: 500, tolerance: 1e-13),
     tolerance: Double = 1e-11, maxIterations: Int = 50
-) -> Tensor {
+) -> Y {
     root(of: { x, y in gradient(at: y) { y in objective(x, y) } }, at: x, initial: initial,
          solver: solver, symmetric: true, tolerance: tolerance, maxIterations: maxIterations)
 }
 
-/// Applies the `ImplicitRoot` of `residual` to the leaves of the bundle x: the residual and the forward
-/// solve (`forward(flat residual, leaves)`, on constants) see the leaves as a flat list; derived linear
-/// solves use Newton with at most `newtonSteps` steps.
-private func applyImplicitRoot<X: TensorBundle>(
-    _ label: String, of residual: @escaping (X, Tensor) -> Tensor, at x: X, shape: [Int],
+/// Applies the `ImplicitRoot` of `residual` to the leaves of the bundle x, solving for `vec y` (y's leaves
+/// flattened): the residual and the forward solve (`forward(flat residual, leaves)`, on constants) see x's
+/// leaves as a list and y as one vector; derived linear solves use Newton with at most `newtonSteps` steps.
+private func applyImplicitRoot<X: TensorBundle, Y: TensorBundle>(
+    _ label: String, of residual: @escaping (X, Y) -> Y, at x: X, initial: Y,
     solver: any HessianInverseSolver, symmetric: Bool, tolerance: Double, newtonSteps: Int,
     forward: @escaping (_ residual: @escaping ([Tensor], Tensor) -> Tensor, _ leaves: [Tensor]) -> Tensor
-) -> Tensor {
-    let template = x
-    let flatResidual: ([Tensor], Tensor) -> Tensor = { ps, y in residual(template.replacingTensors(with: ps), y) }
+) -> Y {
+    let (xTemplate, yTemplate) = (x, initial)
+    let flatResidual: ([Tensor], Tensor) -> Tensor = { ps, y in
+        residual(xTemplate.replacingTensors(with: ps), yTemplate.unflattening(y)).flattened
+    }
     let op = ImplicitRoot(
         label: label, residual: flatResidual, forwardSolve: { forward(flatResidual, $0) }, solver: solver,
-        symmetric: symmetric, tolerance: tolerance, maxIterations: newtonSteps, shape: shape)
-    return op.apply(x.tensors)
+        symmetric: symmetric, tolerance: tolerance, maxIterations: newtonSteps, shape: [initial.scalarCount])
+    return yTemplate.unflattening(op.apply(x.tensors))
 }

@@ -7,6 +7,8 @@
 /// returns the hypergradient as a bundle of x's type: the problem is packed once into the flat
 /// `BilevelProblem` over `vec x`, `vec y` (`flat(like:_:)`, the leaves concatenated in visiting order,
 /// unpacked by differentiable slices inside F and f), so each method keeps its one implementation.
+/// Mini-batch objectives and linear constraints are not carried: set them on the flat problem
+/// (`flat(like:_:)` returns a `BilevelProblem`) for the stochastic and constrained methods.
 public struct StructuredBilevelProblem<X: TensorBundle, Y: TensorBundle> {
     /// The upper objective `F(x, y)`; must return a scalar.
     public var upper: (X, Y) -> Tensor
