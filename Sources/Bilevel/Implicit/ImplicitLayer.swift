@@ -88,20 +88,20 @@ public func argmin<X: TensorBundle, Y: TensorBundle>(
          solver: solver, symmetric: true, tolerance: tolerance, maxIterations: maxIterations)
 }
 
-/// Applies the `ImplicitRoot` of `residual` to the leaves of the bundle x, solving for `vec y` (y's leaves
-/// flattened): the residual and the forward solve (`forward(flat residual, leaves)`, on constants) see x's
-/// leaves as a list and y as one vector; derived linear solves use Newton with at most `newtonSteps` steps.
+/// Applies the `ImplicitRoot` of `residual` to `vec x` (x's leaves flattened), solving for `vec y`: the
+/// residual and the forward solve (`forward(flat residual, vec x)`, on constants) see both as vectors;
+/// derived linear solves use Newton with at most `newtonSteps` steps.
 private func applyImplicitRoot<X: TensorBundle, Y: TensorBundle>(
     _ label: String, of residual: @escaping (X, Y) -> Y, at x: X, initial: Y,
     solver: any HessianInverseSolver, symmetric: Bool, tolerance: Double, newtonSteps: Int,
-    forward: @escaping (_ residual: @escaping ([Tensor], Tensor) -> Tensor, _ leaves: [Tensor]) -> Tensor
+    forward: @escaping (_ residual: @escaping (Tensor, Tensor) -> Tensor, _ parameters: Tensor) -> Tensor
 ) -> Y {
     let (xTemplate, yTemplate) = (x, initial)
-    let flatResidual: ([Tensor], Tensor) -> Tensor = { ps, y in
-        residual(xTemplate.replacingTensors(with: ps), yTemplate.unflattening(y)).flattened
+    let flatResidual: (Tensor, Tensor) -> Tensor = { p, y in
+        residual(xTemplate.unflattening(p), yTemplate.unflattening(y)).flattened
     }
     let op = ImplicitRoot(
         label: label, residual: flatResidual, forwardSolve: { forward(flatResidual, $0) }, solver: solver,
         symmetric: symmetric, tolerance: tolerance, maxIterations: newtonSteps, shape: [initial.scalarCount])
-    return yTemplate.unflattening(op.apply(x.tensors))
+    return yTemplate.unflattening(op(x.flattened))
 }

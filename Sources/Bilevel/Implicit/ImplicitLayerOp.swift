@@ -1,10 +1,10 @@
 /// The engine op behind `root`, `fixedPoint` and `argmin`: the solution `y*(p)` of `G(p, y) = 0` for
-/// parameters `p = (p₀, …, p_{k−1})`, differentiated by the implicit function theorem
+/// the parameter vector p (a bundle's leaves, flattened), differentiated by the implicit function theorem
 /// (Krantz & Parks 2002; the implicit-differentiation formula of Liu et al. 2021 (TPAMI survey), eq. 9,
 /// with `∇ᵧf` replaced by a general residual G):
 ///
-///     JVP:  ẏ  = −(∂G/∂y)⁻¹ (∂G/∂pᵢ) ṗᵢ,
-///     VJP:  p̄ᵢ = −(∂G/∂pᵢ)ᵀ u,   u = (∂G/∂y)⁻ᵀ ȳ.
+///     JVP:  ẏ = −(∂G/∂y)⁻¹ (∂G/∂p) ṗ,
+///     VJP:  p̄ = −(∂G/∂p)ᵀ u,   u = (∂G/∂y)⁻ᵀ ȳ.
 ///
 /// `∂G/∂y` is never formed: its products are JVPs and VJPs of G taken by the engine, and the linear
 /// solves go through any `HessianInverseSolver` (CG, Neumann, fixed point, exact, …) on an operator
@@ -18,16 +18,16 @@
 ///
 /// Sendability: the closures are the user's and are run only by the thread that runs the transform, as
 /// every traced value (see the engine's `Trace`).
-struct ImplicitRoot: Primitive, @unchecked Sendable {
+struct ImplicitRoot: UnaryPrimitive, @unchecked Sendable {
     /// Gives every op its identity (closures cannot be compared).
     final class Identity: Sendable {}
 
     /// `"root"`, `"fixedPoint"`, `"argmin"`, with `.adjoint` / `.tangent` for the derived solves.
     let label: String
-    /// `G(p, y)`, of y's shape.
-    let residual: ([Tensor], Tensor) -> Tensor
-    /// `y*(p)` on constant parameters.
-    let forwardSolve: ([Tensor]) -> Tensor
+    /// `G(p, y)` for the parameter vector p, of y's shape.
+    let residual: (Tensor, Tensor) -> Tensor
+    /// `y*(p)` on a constant p.
+    let forwardSolve: (Tensor) -> Tensor
     /// The linear solver of the derivative (and Newton) systems.
     let solver: any HessianInverseSolver
     /// Whether `∂G/∂y` is symmetric (a Hessian), so the systems are solved directly.
@@ -45,56 +45,47 @@ struct ImplicitRoot: Primitive, @unchecked Sendable {
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(identity)) }
 
     var name: String { label }
-    func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
-    func value(_ inputs: [Tensor]) -> Tensor { forwardSolve(inputs) }
+    func outputShape(_ shape: [Int]) -> [Int] { self.shape }
+    func value(_ p: Tensor) -> Tensor { forwardSolve(p) }
 
-    /// `−(∂G/∂y)⁻¹ (∂G/∂pᵢ) ṗᵢ`.
-    func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output y: Tensor) -> Tensor {
+    /// `−(∂G/∂y)⁻¹ (∂G/∂p) ṗ`.
+    func jvp(_ t: Tensor, x p: Tensor, y: Tensor) -> Tensor {
         let residual = self.residual
-        let partial = AutoDiff.jvp(at: inputs[input], direction: tangent) { p in
-            var ps = inputs
-            ps[input] = p
-            return residual(ps, y)
-        }.tangent
-        return -linearSolution(transposed: false, inputs, y, rhs: partial)
+        let partial = AutoDiff.jvp(at: p, direction: t) { p in residual(p, y) }.tangent
+        return -linearSolution(transposed: false, p, y, rhs: partial)
     }
 
-    /// `−(∂G/∂pᵢ)ᵀ (∂G/∂y)⁻ᵀ ȳ`.
-    func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output y: Tensor) -> Tensor {
+    /// `−(∂G/∂p)ᵀ (∂G/∂y)⁻ᵀ ȳ`.
+    func vjp(_ g: Tensor, x p: Tensor, y: Tensor) -> Tensor {
         let residual = self.residual
-        let u = linearSolution(transposed: true, inputs, y, rhs: adjoint)
-        return -AutoDiff.vjp(at: inputs[input]) { p in
-            var ps = inputs
-            ps[input] = p
-            return residual(ps, y)
-        }.pullback(u)
+        let u = linearSolution(transposed: true, p, y, rhs: g)
+        return -AutoDiff.vjp(at: p) { p in residual(p, y) }.pullback(u)
     }
 
-    func swiftSource(_ arguments: [String]) -> String {
-        "\(label)(/* residual closure, not stageable */ \(arguments.joined(separator: ", ")))"
-    }
+    func swiftSource(_ x: String) -> String { "\(label)(/* residual closure, not stageable */ \(x))" }
 
-    /// The `v` with `(∂G/∂y) v = b` (`transposed`: `(∂G/∂y)ᵀ v = b`) at `(p, y)`, as this op applied to
-    /// `(p, y, b)` with a residual linear in v, so that it is differentiable in p, y and b.
-    private func linearSolution(transposed: Bool, _ inputs: [Tensor], _ y: Tensor, rhs b: Tensor) -> Tensor {
-        let k = inputs.count, residual = self.residual
-        let product: ([Tensor], Tensor) -> Tensor = { q, v in
-            let ps = Array(q[..<k]), point = q[k]
-            return transposed
+    /// The `v` with `(∂G/∂y) v = b` (`transposed`: `(∂G/∂y)ᵀ v = b`) at `(p, y)`, as this op applied to the
+    /// packed vector `[p, vec y, vec b]` with a residual linear in v, so that it is differentiable in p,
+    /// y and b (one solve per derivative, whatever the number of parameters).
+    private func linearSolution(transposed: Bool, _ p: Tensor, _ y: Tensor, rhs b: Tensor) -> Tensor {
+        let (k, n, residual, yShape) = (p.count, y.count, self.residual, y.shape)
+        let linearResidual: (Tensor, Tensor) -> Tensor = { q, v in
+            let ps = q.slice(alongAxis: 0, 0..<k), point = q.slice(alongAxis: 0, k..<(k + n)).reshaped(to: yShape)
+            let product = transposed
                 ? AutoDiff.vjp(at: point) { residual(ps, $0) }.pullback(v)
                 : AutoDiff.jvp(at: point, direction: v) { residual(ps, $0) }.tangent
+            return product - q.slice(alongAxis: 0, (k + n)..<(k + 2 * n)).reshaped(to: yShape)
         }
-        let linearResidual: ([Tensor], Tensor) -> Tensor = { q, v in product(q, v) - q[k + 1] }
         let label = self.label + (transposed ? ".adjoint" : ".tangent")
         let (solver, symmetric, tolerance, maxIterations) = (self.solver, self.symmetric, self.tolerance, self.maxIterations)
         let op = ImplicitRoot(
             label: label, residual: linearResidual,
             forwardSolve: { q in
-                newtonSolve(label, linearResidual, q, from: Tensor(zeros: q[k + 1].shape), solver: solver,
+                newtonSolve(label, linearResidual, q, from: Tensor(zeros: yShape), solver: solver,
                             symmetric: symmetric, tolerance: tolerance, maxIterations: maxIterations)
             },
-            solver: solver, symmetric: symmetric, tolerance: tolerance, maxIterations: maxIterations, shape: b.shape)
-        return op.apply(inputs + [y, b])
+            solver: solver, symmetric: symmetric, tolerance: tolerance, maxIterations: maxIterations, shape: yShape)
+        return op(concatenate([p, y.reshaped(to: [n]), b.reshaped(to: [n])]))
     }
 }
 
@@ -105,7 +96,7 @@ struct ImplicitRoot: Primitive, @unchecked Sendable {
 /// Stops the program (an op cannot throw) with the residual, the step count and the linear solver's last
 /// state when the cap is reached, the residual is not finite, or R does not have v's shape.
 func newtonSolve(
-    _ label: String, _ residual: @escaping ([Tensor], Tensor) -> Tensor, _ q: [Tensor], from initial: Tensor,
+    _ label: String, _ residual: @escaping (Tensor, Tensor) -> Tensor, _ q: Tensor, from initial: Tensor,
     solver: any HessianInverseSolver, symmetric: Bool, tolerance: Double, maxIterations: Int
 ) -> Tensor {
     var v = initial
