@@ -75,7 +75,7 @@ final class InitializationTests: XCTestCase {
         let p = problem(.gradientDescent(step: 0.2))
         let (mu, alpha, beta) = (0.3, 0.1, 0.2)
         // The aggregated loop written out: y_{t+1} = y_t − (μ α/(t+1) ∇ᵧF + (1 − μ) β ∇ᵧf), from g(x).
-        let reference = try finiteDifferenceGradient(at: x0) { x in
+        let reference = finiteDifferenceGradient(at: x0) { x in
             var y = self.start(x)
             for t in 0..<8 {
                 let gUpper = gradient(at: y) { y in p.upper(x, y) }, gLower = gradient(at: y) { y in p.lower(x, y) }
