@@ -141,7 +141,7 @@ final class PublicAPISnippetTests: XCTestCase {
         print(run.x.logDecay, run.record.upperValues.last!)
 
         let flat = problem.flat(like: penalties, layers)
-        let reference = try centralDifferences(at: penalties.flattened) { x in
+        let reference = centralDifferences(at: penalties.flattened) { x in
             var y = layers.flattened
             for _ in 0..<20 { y = y - 0.1 * gradient(at: y) { y in flat.lower(x, y) } }
             return flat.upper(x, y).scalar
