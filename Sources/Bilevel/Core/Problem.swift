@@ -30,7 +30,7 @@ public struct BilevelProblem {
     /// the other methods ignore the constraints.
     public var constraints: LinearConstraints?
     /// The starting point as a differentiable function of x, `y0 = initialization(x)` (initialization-based
-    /// methods, seed 001 §3; MAML's `y0 = θ` is `{ $0 }`), or `nil` for a start that does not depend on x.
+    /// methods, Liu et al. 2021 (survey), §5.2; MAML's `y0 = θ` is `{ $0 }`), or `nil` for a start that does not depend on x.
     /// When set, the `y0` a method is given must equal `initialization(x)`, and the unrolled methods (FAD,
     /// RAD, TRAD, BDA, first-order) add its term `(∂y0/∂x)ᵀ λ₀` to the hypergradient.
     public var initialization: ((Tensor) -> Tensor)?

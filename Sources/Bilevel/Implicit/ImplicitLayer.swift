@@ -73,7 +73,7 @@ public func fixedPoint<X: TensorBundle, Y: TensorBundle>(
 
 /// The minimiser `y*(x) = argmin_y f(x, y)` near `initial`, as a differentiable op: the root of
 /// `∇ᵧf(x, y) = 0`, so `∂y*/∂x = −(∇²ᵧᵧf)⁻¹ ∇²ᵧₓf`, the implicit hypergradient's Jacobian (Liu et al. 2021
-/// (TPAMI survey), eq. 9). `∇²ᵧᵧf` is symmetric, so the systems go to `solver` directly (CG needs f
+/// (survey), eq. 31). `∇²ᵧᵧf` is symmetric, so the systems go to `solver` directly (CG needs f
 /// strictly convex in y near y*).
 ///
 /// The value is found by Newton's method on `∇ᵧf` (Hessian solves through `solver`), as in `root`.

@@ -1,7 +1,7 @@
 /// The engine op behind `root`, `fixedPoint` and `argmin`: the solution `y*(p)` of `G(p, y) = 0` for
 /// the parameter vector p (a bundle's leaves, flattened), differentiated by the implicit function theorem
-/// (Krantz & Parks 2002; the implicit-differentiation formula of Liu et al. 2021 (TPAMI survey), eq. 9,
-/// with `∇ᵧf` replaced by a general residual G):
+/// (the implicit-differentiation formula of Liu et al. 2021 (survey), eq. 31, with `∇ᵧf` replaced by a
+/// general residual G):
 ///
 ///     JVP:  ẏ = −(∂G/∂y)⁻¹ (∂G/∂p) ṗ,
 ///     VJP:  p̄ = −(∂G/∂p)ᵀ u,   u = (∂G/∂y)⁻ᵀ ȳ.

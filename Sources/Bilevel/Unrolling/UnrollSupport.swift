@@ -23,7 +23,7 @@ extension BilevelOracle {
     }
 }
 
-/// Reverse accumulation through the last `M` inner steps (seed 001, Alg. "RAD"; truncated form of
+/// Reverse accumulation through the last `M` inner steps (Liu et al. 2021 (survey), Alg. 3; truncated form of
 /// Shaban et al. 2019):
 ///
 ///     λ_T = (∂y_T/∂s_T)ᵀ ∇ᵧF(x, y_T),   g = 0,
@@ -71,8 +71,8 @@ func reverseUnrolledHypergradient(
 }
 
 // The x-dependent start `s_0 = initialState(y0(x))` (`BilevelProblem.initialization`): the unrolled
-// methods differentiate it like one more step, `B₀ = ∂s_0/∂x` with nothing before it (Liu et al. 2021 (TPAMI survey), the
-// t = 0 term of eq. 12–13, omitted when y0 is a constant).
+// methods differentiate it like one more step, `B₀ = ∂s_0/∂x` with nothing before it (Liu et al. 2021 (survey),
+// eq. 16 with `Z₀ = B₀ = ∂Ψ₀(x)/∂x`; zero when y0 is a constant).
 extension BilevelProblem {
     /// Checks that the start `y0` a method was given is `initialization(x)` when the problem has one.
     ///
