@@ -17,6 +17,10 @@ do {
     exit(1)
 }
 
+if let message = options.emptySelectionMessage(rowCount: bench.rows.count) {
+    FileHandle.standardError.write("\(message)\n".data(using: .utf8)!)
+    exit(1)
+}
 print(bench.table)
 for note in bench.notes { print(note) }
 do {

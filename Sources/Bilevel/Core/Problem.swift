@@ -26,9 +26,12 @@ public struct BilevelProblem {
     /// The number of samples `upperBatch` draws from.
     public var upperSampleCount: Int
     /// Linear constraints on a vector `y` (`E y = e`, `G y ≤ h`), or `nil` for an unconstrained lower
-    /// level. `KKTImplicit` and `SmoothedImplicit` solve and differentiate the constrained lower level;
-    /// the other methods ignore the constraints.
+    /// level. Only methods whose `honoursConstraints` is true accept a constrained problem (`KKTImplicit`,
+    /// `SmoothedImplicit`, `PBGD`); the others throw `BilevelError.unsupportedConstraints`.
     public var constraints: LinearConstraints?
+    /// The shape of the lower variable `y`, or `nil` to take it from `y0`. When declared, `validate`
+    /// rejects a `y0` of any other shape, including one that would broadcast (`[1]` for `[3]`).
+    public var lowerShape: [Int]?
 
     /// A problem from its two objectives and the inner dynamics.
     ///
@@ -39,6 +42,7 @@ public struct BilevelProblem {
     ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
     ///   - lowerBatch, upperBatch: the mean losses over given sample indices, with their sample counts.
     ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
+    ///   - lowerShape: the shape of y, checked against every `y0` (see `lowerShape`).
     public init(
         upper: @escaping (Tensor, Tensor) -> Tensor,
         lower: @escaping (Tensor, Tensor) -> Tensor,
@@ -46,7 +50,8 @@ public struct BilevelProblem {
         innerSteps: Int = 100,
         lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
         upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
-        constraints: LinearConstraints? = nil
+        constraints: LinearConstraints? = nil,
+        lowerShape: [Int]? = nil
     ) {
         self.upper = upper
         self.lower = lower
@@ -57,17 +62,35 @@ public struct BilevelProblem {
         self.upperBatch = upperBatch
         self.upperSampleCount = upperSampleCount
         self.constraints = constraints
+        self.lowerShape = lowerShape
     }
 
-    /// Checks the arguments every method receives: finite `x` and `y0` with at least one element, and
-    /// `innerSteps ≥ 1`.
+    /// Checks everything a method receives, once, before it does any work (every method calls it):
     ///
-    /// - Throws: `BilevelError.invalidSteps`, `.emptyTensor`, `.nonFinite`.
-    public func validate(x: Tensor, y0: Tensor) throws {
+    /// - `innerSteps ≥ 1`; `x` and `y0` non-empty and finite;
+    /// - `y0` has the declared `lowerShape`, if any;
+    /// - the dynamics' parameters: a finite positive step, momentum `β ∈ [0, 1)`;
+    /// - `upper(x, y0)` and `lower(x, y0)` each return one element (evaluated once);
+    /// - `constraints` only for a method that honours them.
+    ///
+    /// - Throws: `BilevelError.invalidSteps`, `.emptyTensor`, `.nonFinite`, `.shapeMismatch`,
+    ///   `.invalidArgument` naming the dynamics parameter, `.unsupportedConstraints`.
+    public func validate(x: Tensor, y0: Tensor, for method: some HypergradientMethod) throws {
         guard innerSteps >= 1 else { throw BilevelError.invalidSteps(name: "innerSteps (T)", value: innerSteps, requirement: "T ≥ 1") }
         guard x.count > 0 else { throw BilevelError.emptyTensor(name: "x") }
         guard y0.count > 0 else { throw BilevelError.emptyTensor(name: "y0") }
-        guard !x.hasNonFinite else { throw BilevelError.nonFinite(quantity: "x", step: nil) }
-        guard !y0.hasNonFinite else { throw BilevelError.nonFinite(quantity: "y0", step: nil) }
+        try requireFinite(x, "x")
+        try requireFinite(y0, "y0")
+        if let lowerShape, y0.shape != lowerShape {
+            throw BilevelError.shapeMismatch(name: "y0 (the declared lowerShape of the problem)", expected: lowerShape, actual: y0.shape)
+        }
+        try dynamics.validate()
+        for (name, objective) in [("upper(x, y0)", upper), ("lower(x, y0)", lower)] {
+            let value = objective(x.detached, y0.detached)
+            guard value.count == 1 else { throw BilevelError.shapeMismatch(name: "\(name), an objective,", expected: [], actual: value.shape) }
+        }
+        if constraints != nil && !method.honoursConstraints {
+            throw BilevelError.unsupportedConstraints(method: method.name, supported: constrainedMethodNames)
+        }
     }
 }

@@ -65,6 +65,7 @@ public struct BDA: HypergradientMethod {
             throw BilevelError.invalidArgument(name: "BDA.aggregation (μ)", reason: "must lie in [0, 1], got \(aggregation)")
         }
         try requirePositive("BDA.upperStep (α)", upperStep)
+        try problem.validate(x: x, y0: y0, for: self)
         let beta = try problem.firstOrderStep(innerStep, method: "BDA")
         let n = y0.count
         var result = try ReverseUnroll().hypergradient(

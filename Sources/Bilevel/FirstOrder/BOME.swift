@@ -48,7 +48,7 @@ public struct BOME: HypergradientMethod {
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         try requirePositive("BOME.jointStep (ξ)", jointStep)
         try requirePositive("BOME.controlCoefficient (η_φ)", controlCoefficient)
-        let steps = try problem.firstOrderSteps(innerSteps, method: "BOME", x: x, y0: y0)
+        let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "BOME")
         let oracle = BilevelOracle(problem)
         let gradients = try GradientSource(oracle, batchSize: nil, seed: 0, method: "BOME")

@@ -46,7 +46,7 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         let budget = maxInnerSteps ?? problem.innerSteps
         var checked = problem
         checked.innerSteps = budget
-        try checked.validate(x: x, y0: y0)
+        try checked.validate(x: x, y0: y0, for: self)
         if let innerTolerance, !(innerTolerance >= 0) {
             throw BilevelError.invalidArgument(name: "innerTolerance", reason: "must be ≥ 0, got \(innerTolerance)")
         }

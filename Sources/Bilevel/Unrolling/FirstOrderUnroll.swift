@@ -19,7 +19,7 @@ public struct FirstOrderUnroll: HypergradientMethod {
     ///
     /// - Throws: `BilevelError.nonFinite` naming the inner step, plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         let oracle = BilevelOracle(problem), dynamics = problem.dynamics
         return try timed(oracle) { diagnostics in
             let sT = try oracle.runInner(from: dynamics.initialState(y0), x, steps: problem.innerSteps, like: y0).final

@@ -21,7 +21,7 @@ public struct ForwardUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidSteps` (T < 1), `.nonFinite` naming the inner step,
     ///   `.shapeMismatch` when Ψ changes the state's shape.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         let oracle = BilevelOracle(problem)
         let dynamics = problem.dynamics, d = x.count
         return try timed(oracle) { diagnostics in

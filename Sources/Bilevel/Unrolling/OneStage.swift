@@ -25,7 +25,7 @@ public struct OneStage: HypergradientMethod {
     /// - Throws: `BilevelError.invalidArgument` for non-gradient-descent dynamics or `ε ≤ 0`,
     ///   `.nonFinite` if the step overflows, plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         guard case let .gradientDescent(eta) = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "OneStage dynamics", reason: "the one-stage estimate needs .gradientDescent inner dynamics, got \(problem.dynamics)")
         }

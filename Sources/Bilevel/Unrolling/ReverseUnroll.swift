@@ -21,6 +21,6 @@ public struct ReverseUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidSteps` (T < 1), `.nonFinite` naming the inner step,
     ///   `.shapeMismatch` when Ψ changes the state's shape.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: max(problem.innerSteps, 1))
+        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: max(problem.innerSteps, 1), method: self)
     }
 }

@@ -23,6 +23,7 @@ public struct SignUnroll: HypergradientMethod {
         guard case .signGradientDescent = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "SignUnroll dynamics", reason: "needs .signGradientDescent inner dynamics, got \(problem.dynamics)")
         }
+        try problem.validate(x: x, y0: y0, for: self)
         return try FirstOrderUnroll().hypergradient(of: problem, at: x, from: y0)
     }
 }

@@ -20,6 +20,6 @@ public struct TruncatedReverseUnroll: HypergradientMethod {
     ///
     /// - Throws: `BilevelError.invalidSteps` when `M < 1` or `M > T`, and everything `ReverseUnroll` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: truncation)
+        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: truncation, method: self)
     }
 }
