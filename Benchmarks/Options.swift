@@ -48,7 +48,7 @@ struct Options {
     /// `nil` when rows were selected or no filter was given.
     func emptySelectionMessage(rowCount: Int) -> String? {
         guard let filter, rowCount == 0 else { return nil }
-        return "bench: --filter '\(filter)' matches no row; rows are named \"workload/method/size\" (e.g. \"P1-ridge/RAD/n=10\"); run without --filter to list them"
+        return "bench: --filter '\(filter)' matches no row; rows are named \"workload/method/size\" (e.g. \"P1-ridge/RAD\"); run without --filter to list them"
     }
 
     /// Whether the row named by these parts passes `--filter`.
