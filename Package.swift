@@ -21,7 +21,7 @@ let package = Package(
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/MAML"),
         .executableTarget(name: "release-checks", dependencies: ["Bilevel"], path: "Tests/ReleaseChecks"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
-        .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
+        .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"]),
     ],
     swiftLanguageModes: [.v6]
 )

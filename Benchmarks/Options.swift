@@ -46,14 +46,12 @@ struct Options {
 
     /// The error to print when `--filter` matched none of the rows (the run then exits non-zero), or
     /// `nil` when rows were selected or no filter was given.
-    func emptySelectionMessage(rowCount: Int) -> String? {
-        guard let filter, rowCount == 0 else { return nil }
-        return "bench: --filter '\(filter)' matches no row; rows are named \"workload/method/size\" (e.g. \"P1-ridge/RAD\"); run without --filter to list them"
+    func emptySelectionError(rowCount: Int) -> OptionsError? {
+        RowFilter(filter).emptySelectionError(rowCount: rowCount, example: "workload/method/size, e.g. P1-ridge/RAD")
     }
 
     /// Whether the row named by these parts passes `--filter`.
     func selects(_ workload: String, _ method: String, _ size: String) -> Bool {
-        guard let filter else { return true }
-        return "\(workload)/\(method)/\(size)".contains(filter)
+        RowFilter(filter).selects("\(workload)/\(method)/\(size)")
     }
 }

@@ -17,8 +17,8 @@ do {
     exit(1)
 }
 
-if let message = options.emptySelectionMessage(rowCount: bench.rows.count) {
-    FileHandle.standardError.write("\(message)\n".data(using: .utf8)!)
+if let error = options.emptySelectionError(rowCount: bench.rows.count) {
+    FileHandle.standardError.write("bench: \(error.message)\n".data(using: .utf8)!)
     exit(1)
 }
 print(bench.table)

@@ -35,6 +35,7 @@ public struct OneStage: HypergradientMethod {
             let y1 = y0.detached - eta * oracle.lowerGradients(x, y0).y
             guard !y1.hasNonFinite else { throw BilevelError.nonFinite(quantity: "the inner iterate", step: 1) }
             let upper = oracle.upperGradients(x, y1)
+            try requireFinite(upper.y, "∇ᵧF(x, y₁)")
             let norm = upper.y.squaredNorm().scalar.squareRoot()
             diagnostics.innerSteps = 1
             guard norm > 0 else { return (upper.x, y1) }
