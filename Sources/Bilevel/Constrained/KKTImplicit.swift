@@ -130,3 +130,6 @@ public struct KKTImplicit<Solver: HessianInverseSolver>: HypergradientMethod {
         return upper.x - oracle.lowerMixedProduct(x, y, v) - correction
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension KKTImplicit: Sendable where Solver: Sendable {}

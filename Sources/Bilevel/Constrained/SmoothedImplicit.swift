@@ -71,3 +71,6 @@ public struct SmoothedImplicit<Solver: HessianInverseSolver>: HypergradientMetho
         return HypergradientResult(hypergradient: mean, innerSolution: solutions / count, diagnostics: diagnostics)
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension SmoothedImplicit: Sendable where Solver: Sendable {}

@@ -4,7 +4,7 @@ import Foundation
 /// stochastic method is reproducible from its seed on every platform.
 ///
 /// The 256-bit state is filled from the 64-bit seed by SplitMix64, as the xoshiro authors recommend.
-public struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// A generator whose whole stream is determined by `seed`.

@@ -18,9 +18,9 @@
 /// step VJPs (`counts.vjps == T`, each a reverse-over-reverse product through both gradients), one upper
 /// gradient; memory O(T·|y|). `μ = 0` is RAD through gradient descent with step β. Use it when the lower
 /// level may have several minimisers. `innerSolution` is `y_T`.
-public struct BDA: HypergradientMethod {
+public struct BDA: HypergradientMethod, Sendable {
     /// How the upper step α_t changes with the inner step t.
-    public enum Schedule {
+    public enum Schedule: Sendable {
         /// α_t = α.
         case constant
         /// α_t = α / (t + 1).

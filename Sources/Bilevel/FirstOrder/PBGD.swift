@@ -27,7 +27,7 @@
 /// Euclidean projection Π onto Y(x) (`FeasibleProjection`), and `∇v(x)` gains the constraint term of
 /// Danskin's theorem, `∇ₓ[λᵀ(E(x) z − e(x)) + μᵀ(G(x) z − h(x))]`, with the multipliers read off the
 /// projection at z_T (zero for constraints that do not depend on x).
-public struct PBGD: HypergradientMethod {
+public struct PBGD: HypergradientMethod, Sendable {
     /// The penalty weight γ > 0.
     public var penalty: Double
     /// The steps K ≥ 1 on y taken per call.

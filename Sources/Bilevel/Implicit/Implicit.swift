@@ -99,3 +99,6 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         return upper.x - oracle.lowerMixedProduct(x, y, v)
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension Implicit: Sendable where Solver: Sendable {}

@@ -20,7 +20,7 @@
 ///
 /// Cost: `Σ_j k_j` HVPs (`iterations`), plus one full HVP for the reported residual. The notes list the
 /// drawn truncations.
-public struct StochasticNeumann: HessianInverseSolver {
+public struct StochasticNeumann: HessianInverseSolver, Sendable {
     /// The number K of series terms the estimate is unbiased for.
     public var terms: Int
     /// The step α (needs `α < 2/λ_max(H)` for the series to converge).

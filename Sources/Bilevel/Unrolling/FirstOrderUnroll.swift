@@ -8,7 +8,7 @@
 /// for other dynamics it is a biased but cheap estimate.
 ///
 /// Cost: T inner steps and one upper gradient, no products; memory O(|y|).
-public struct FirstOrderUnroll: HypergradientMethod {
+public struct FirstOrderUnroll: HypergradientMethod, Sendable {
     /// `"first-order"`.
     public var name: String { "first-order" }
 

@@ -9,7 +9,7 @@
 /// Cost: `d·T` step JVPs for `d = x.count` (`counts.jvps == d·T`), one upper gradient; memory
 /// O(d·|s|) independent of T (the trajectory is never stored). Use it when x has few coordinates and T
 /// is long (the hyperparameter case), where RAD's O(T·|s|) memory is the limit.
-public struct ForwardUnroll: HypergradientMethod {
+public struct ForwardUnroll: HypergradientMethod, Sendable {
     /// `"FAD"`.
     public var name: String { "FAD" }
 

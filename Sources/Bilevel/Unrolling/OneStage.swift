@@ -10,7 +10,7 @@
 /// Cost: four gradients (`counts.gradients == 4`), no second-order products; memory O(|y|). Use it when
 /// second-order products are unavailable or too expensive and a short-horizon estimate suffices.
 /// Needs `.gradientDescent` inner dynamics; `problem.innerSteps` is not used (always one step).
-public struct OneStage: HypergradientMethod {
+public struct OneStage: HypergradientMethod, Sendable {
     /// The difference step ε along `∇ᵧF`, or `nil` for `ε = 0.01 / ‖∇ᵧF‖` (so `‖y± − y_0‖ = 0.01`).
     public var epsilon: Double?
 

@@ -9,7 +9,7 @@
 /// Cost: T forward steps plus T step VJPs (`counts.vjps == T`), one upper gradient; memory O(T·|s|) for
 /// the stored trajectory `s_0 … s_T`. Use it when T is moderate and the exact derivative of the finite
 /// loop is wanted; see `TruncatedReverseUnroll` to bound memory and `ForwardUnroll` when x is small.
-public struct ReverseUnroll: HypergradientMethod {
+public struct ReverseUnroll: HypergradientMethod, Sendable {
     /// `"RAD"`.
     public var name: String { "RAD" }
 

@@ -8,7 +8,7 @@
 /// Use it for sign-SGD inner loops, where it is the exact (first-order) unrolled derivative. Needs
 /// `.signGradientDescent` dynamics: for other dynamics the same term is `FirstOrderUnroll`, a biased
 /// first-order estimate.
-public struct SignUnroll: HypergradientMethod {
+public struct SignUnroll: HypergradientMethod, Sendable {
     /// `"sign-GU"`.
     public var name: String { "sign-GU" }
 
