@@ -20,6 +20,13 @@ final class RobustnessConstraintTests: XCTestCase {
         }
     }
 
+    func testImplicitAtAGivenInnerSolutionRefusesConstraints() {
+        let problem = Robustness.quadratic(constraints: Self.box)
+        let error = bilevelError { try Implicit(solver: .conjugateGradient()).hypergradient(of: problem, at: Robustness.x, innerSolution: Robustness.x) }
+        guard case let .unsupportedConstraints(name, _)? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(name, "implicit-cg")
+    }
+
     func testTheDecisionIsTheProtocolRequirement() {
         XCTAssertTrue(Robustness.constrainedMethods().allSatisfy(\.honoursConstraints))
         XCTAssertTrue(Robustness.unconstrainedMethods().allSatisfy { !$0.honoursConstraints })

@@ -89,6 +89,14 @@ public struct BilevelProblem {
             let value = objective(x.detached, y0.detached)
             guard value.count == 1 else { throw BilevelError.shapeMismatch(name: "\(name), an objective,", expected: [], actual: value.shape) }
         }
+        try requireConstraintSupport(by: method)
+    }
+
+    /// Checks that `method` honours `constraints`, if the problem has any (part of `validate`; also used
+    /// by entry points that skip the inner loop, such as `Implicit.hypergradient(of:at:innerSolution:)`).
+    ///
+    /// - Throws: `BilevelError.unsupportedConstraints` naming the method and those that can.
+    public func requireConstraintSupport(by method: some HypergradientMethod) throws {
         if constraints != nil && !method.honoursConstraints {
             throw BilevelError.unsupportedConstraints(method: method.name, supported: constrainedMethodNames)
         }

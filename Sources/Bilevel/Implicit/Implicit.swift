@@ -88,6 +88,7 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         guard y.count > 0 else { throw BilevelError.emptyTensor(name: "innerSolution") }
         guard !x.hasNonFinite else { throw BilevelError.nonFinite(quantity: "x", step: nil) }
         guard !y.hasNonFinite else { throw BilevelError.nonFinite(quantity: "innerSolution", step: nil) }
+        try problem.requireConstraintSupport(by: self)
         let oracle = BilevelOracle(problem)
         return try timed(oracle) { diagnostics in (try implicitTerm(oracle, x, y.detached, &diagnostics), y) }
     }
