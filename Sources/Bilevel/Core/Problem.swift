@@ -6,6 +6,11 @@
 /// `upper` and `lower` are ordinary closures over tensors written with `AutoDiff` ops; every derivative a
 /// method needs (gradients, Hessian-vector and mixed products, JVPs and VJPs of Ψ) is taken from them by
 /// the engine, through a counted `BilevelOracle`.
+///
+/// Not `Sendable`, by decision: the closures may capture caller state (data sets, counters), and asking
+/// every caller for `@Sendable` closures would reject ordinary code. Build one problem per task or thread
+/// (as the engine owns one differentiation level per thread); the results and method configurations are
+/// `Sendable` and cross threads freely.
 public struct BilevelProblem {
     /// The upper (outer) objective `F(x, y)`; must return a scalar.
     public var upper: (Tensor, Tensor) -> Tensor
