@@ -2,7 +2,7 @@ import CommandLineOptions
 import Foundation
 
 // bench: times every engine transform and hypergradient method on the workloads of
-// shared/workloads.md, and prints a table (and optionally CSV and an SVG chart).
+// Docs/workloads.md, and prints a table (and optionally CSV and an SVG chart).
 
 let options = parseCommandLine(program: "bench", usage: Options.usage, Options.init)
 
@@ -12,6 +12,7 @@ do {
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)
+    try FidelitySuiteA.run(&bench)
 } catch {
     FileHandle.standardError.write("bench: a workload failed: \(error)\n".data(using: .utf8)!)
     exit(1)

@@ -8,10 +8,12 @@ import Bilevel
 
 extension RidgeWorkload {
     /// P1 with the box `0 ≤ wⱼ ≤ bound` (default 0.5: at x0 of (200, 20), 11 coordinates sit at 0,
-    /// 5 at 0.5 and 4 are free).
+    /// 5 at 0.5 and 4 are free), and the per-row lower losses `lowerBatch` (for WoodFisher).
     public func boxProblem(bound: Double = 0.5) -> BilevelProblem {
         var problem = problem(steps: 1)
         problem.constraints = .box(lower: 0, upper: bound, count: d)
+        problem.lowerBatch = lowerBatch
+        problem.lowerSampleCount = n
         return problem
     }
 

@@ -1,7 +1,7 @@
 import Bilevel
 import Foundation
 
-/// P3 of `shared/workloads.md`: data hyper-cleaning, binary logistic regression with one weight per
+/// P3 of `Docs/workloads.md`: data hyper-cleaning, binary logistic regression with one weight per
 /// training sample.
 ///
 /// Rows `r`: `Z[r][j] = sin((0.53(r+1) + 0.9(j+1)) + (0.0417(r+1))(j+1))`,

@@ -2,7 +2,7 @@ import AutoDiff
 import Foundation
 import _Differentiation
 
-/// P4 of `shared/workloads.md`: a tanh MLP with a softplus loss (batch 128, inputs 32, hidden 64,
+/// P4 of `Docs/workloads.md`: a tanh MLP with a softplus loss (batch 128, inputs 32, hidden 64,
 /// 2177 parameters) as a function of its flattened parameters.
 public struct MLPWorkload {
     /// Batch size B.
@@ -52,7 +52,7 @@ public struct MLPWorkload {
     }
 }
 
-/// P4 of `shared/workloads.md`: the Rosenbrock function `Σᵢ 100 (xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)²`, vectorised
+/// P4 of `Docs/workloads.md`: the Rosenbrock function `Σᵢ 100 (xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)²`, vectorised
 /// with slices, at `xᵢ = 0.5 + 0.4 sin(0.1(i+1))` with HVP direction `vᵢ = cos(0.3(i+1))`.
 public struct RosenbrockWorkload {
     /// The dimension n (1000 or 100000 in workloads.md).

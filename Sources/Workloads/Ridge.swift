@@ -1,7 +1,7 @@
 import Bilevel
 import Foundation
 
-/// P1 and P2 of `shared/workloads.md`: ridge regression with one regularisation weight per feature.
+/// P1 and P2 of `Docs/workloads.md`: ridge regression with one regularisation weight per feature.
 ///
 /// Data (rows `r`, features `j`, 0-based): `Z[r][j] = sin((0.37(r+1) + 1.3(j+1)) + (0.0731(r+1))(j+1))`,
 /// `t[r] = Σⱼ Z[r][j] cos(0.5(j+1)) + 0.1 sin(2.1(r+1) + 0.3)`; the first `n` rows train (`A, b`), the
@@ -65,6 +65,14 @@ public struct RidgeWorkload {
 
     /// `H(x) = AᵀA/n + diag(exp x)`, the lower level's Hessian in w.
     public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, x: x) }
+
+    /// The lower loss over the training rows `indices` (mean squared residual over them, plus the full
+    /// penalty), so the mean over all rows is `f`: the per-sample losses of stochastic and WoodFisher methods.
+    public func lowerBatch(_ x: Tensor, _ w: Tensor, _ indices: [Int]) -> Tensor {
+        let rows = concatenate(indices.map { a.slice(alongAxis: 0, $0..<($0 + 1)) })
+        let targets = Tensor(indices.map { b.scalars[$0] })
+        return 0.5 / Double(indices.count) * (matmul(rows, w) - targets).squaredNorm() + 0.5 * (exp(x) * w * w).sum()
+    }
 
     /// The P2 problem: `dynamics` (default gradient descent with step η) for `steps` inner steps.
     public func problem(steps: Int, dynamics: InnerDynamics? = nil) -> BilevelProblem {

@@ -1,7 +1,7 @@
 import Bilevel
 
 extension RidgeWorkload {
-    /// P5 of `shared/workloads.md`: the P1 data (use size (200, 20)) with the sign-SGD lower level
+    /// P5 of `Docs/workloads.md`: the P1 data (use size (200, 20)) with the sign-SGD lower level
     /// `w_{t+1} = w_t − 0.01 sign(∇_w f(w_t, x))`, `w_0 = 0`, T = 100, and the upper objective
     /// `F(x, w) = 0.5/m ‖C w − dv‖² + 0.01 ‖x‖²`. The unrolled hypergradient is the direct term
     /// `∂F/∂x = 0.02 x` since `sign` has zero derivative.

@@ -3,7 +3,7 @@ import XCTest
 @testable import AutoDiff
 import Workloads
 
-/// The workloads are built bit-for-bit from shared/workloads.md: spot values below were computed
+/// The workloads are built bit-for-bit from Docs/workloads.md: spot values below were computed
 /// independently (Python's math module, 17 significant digits) and must match exactly.
 final class WorkloadTests: XCTestCase {
     /// The central difference `(f(x + h eⱼ) − f(x − h eⱼ)) / 2h`.

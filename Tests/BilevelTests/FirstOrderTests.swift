@@ -86,28 +86,32 @@ final class FirstOrderTests: XCTestCase {
     private func ridgeLoss(_ x: Tensor) -> Double { ridge.upper(x, ridge.solution(x)).scalar }
 
     /// BOME and PBGD (joint x–y updates, y carried by the warm start, started at the lower solution
-    /// y*(x0)) lower F(x, y*(x)) on P1 and P3.
-    func testBOMEAndPBGDDecreaseTheUpperValue() throws {
-        let methods: [any HypergradientMethod] = [BOME(jointStep: ridge.eta, innerSteps: 20), PBGD(penalty: 10, innerSteps: 20)]
-        for method in methods {
-            let run = try minimize(
-                ridge.problem(steps: 20), method: method, from: ridge.x0, y0: ridge.solution(ridge.x0),
-                optimizer: .adam(step: 0.1), steps: 30, warmStart: true)
-            let before = ridgeLoss(ridge.x0), after = ridgeLoss(run.x)
-            print("\(method.name) on P1: F(x, y*(x)) \(before) → \(after); F along the run \(run.upperValues.first!) → \(run.upperValues.last!)")
-            XCTAssertLessThan(after, 0.5 * before, method.name)
-            XCTAssertLessThan(run.upperValues.last!, 0.5 * run.upperValues.first!, method.name)
-            XCTAssertEqual(run.diagnostics.last!.counts.hvps + run.diagnostics.last!.counts.vjps, 0)
-        }
-        let cleaningMethods: [any HypergradientMethod] = [BOME(jointStep: 10, innerSteps: 15), PBGD(penalty: 10, innerSteps: 15)]
-        for method in cleaningMethods {
-            let run = try minimize(
-                cleaning.problem(steps: 15, step: 10), method: method, from: cleaning.x0, y0: cleaning.solution(cleaning.x0),
-                optimizer: .adam(step: 0.1), steps: 30, warmStart: true)
-            let before = validationLoss(cleaning.x0), after = validationLoss(run.x)
-            print("\(method.name) on P3: F(x, y*(x)) \(before) → \(after); F along the run \(run.upperValues.first!) → \(run.upperValues.last!)")
-            XCTAssertLessThan(after, 0.8 * before, method.name)
-            XCTAssertLessThan(run.upperValues.last!, run.upperValues.first!, method.name)
+    /// y*(x0)) on P1 and P3: 30 steps close most of the gap `F(x0, y*(x0)) − Φ*` to the optimum Φ* (from a
+    /// long run on the closed-form hypergradient) — 85% on P1, 65% on P3, where they close 93–96% and
+    /// 77–80% — without overshooting it. (Their first x-gradient at y = y* is ∇ₓF, 0 on P1, so it cannot be
+    /// compared in direction with the exact hypergradient.)
+    func testBOMEAndPBGDFollowTheExactHypergradientRun() throws {
+        let ridge = self.ridge, cleaning = self.cleaning
+        let cases: [(String, BilevelProblem, Tensor, Tensor, [any HypergradientMethod], (Tensor) -> (hypergradient: Tensor, solution: Tensor), (Tensor) -> Double)] = [
+            ("P1", ridge.problem(steps: 20), ridge.x0, ridge.solution(ridge.x0),
+             [BOME(jointStep: ridge.eta, innerSteps: 20), PBGD(penalty: 10, innerSteps: 20)],
+             { x in (ridge.exactHypergradient(x), ridge.solution(x)) }, ridgeLoss),
+            ("P3", cleaning.problem(steps: 15, step: 10), cleaning.x0, cleaning.solution(cleaning.x0),
+             [BOME(jointStep: 10, innerSteps: 15), PBGD(penalty: 10, innerSteps: 15)],
+             { x in let w = cleaning.solution(x); return (cleaning.exactHypergradient(x, at: w), w) }, validationLoss),
+        ]
+        for (workload, problem, x0, y0, methods, exact, loss) in cases {
+            let optimum = try referenceOptimum(problem, from: x0, y0: y0, steps: 400, exact: exact, loss: loss)
+            XCTAssertLessThan(optimum.gradientNorm, 1e-2, "the reference run on \(workload) must reach the optimum")
+            let before = loss(x0)
+            for method in methods {
+                let run = try minimize(problem, method: method, from: x0, y0: y0, optimizer: .adam(step: 0.1), steps: 30, warmStart: true)
+                let after = loss(run.x), closed = (before - after) / (before - optimum.value)
+                print("\(method.name) on \(workload): F(x, y*(x)) \(before) → \(after), optimum \(optimum.value): \(closed) of the gap closed")
+                XCTAssertGreaterThan(closed, workload == "P1" ? 0.85 : 0.65, "\(method.name) on \(workload)")
+                XCTAssertLessThan(closed, 1 + 1e-9, "\(method.name) on \(workload)")
+                XCTAssertEqual(run.diagnostics.last!.counts.hvps + run.diagnostics.last!.counts.vjps, 0)
+            }
         }
     }
 
@@ -141,17 +145,26 @@ final class FirstOrderTests: XCTestCase {
         XCTAssertTrue(multipliers.contains(0) && multipliers.contains { $0 > 0 }, "\(multipliers)")
     }
 
-    /// PBGD's x-gradient is ∇ₓF + γ(∇ₓf(x, y) − ∇ₓf(x, z_T)); with y = y*(x) and z_T = y* it is ∇ₓF
-    /// (F depends on x only through y on P1, so 0), and its y-step is a step on F + γ f.
-    func testPBGDAtTheLowerSolution() throws {
-        let wStar = ridge.solution(ridge.x0)
-        let result = try PBGD(penalty: 10, penaltySteps: 3, innerSteps: 5).hypergradient(of: ridge.problem(steps: 1), at: ridge.x0, from: wStar)
-        XCTAssertLessThan(result.hypergradient.squaredNorm().scalar.squareRoot(), 1e-12)
-        var y = wStar
-        let alpha = ridge.eta / 11
-        for _ in 0..<3 { y = y - alpha * (gradient(at: y) { ridge.upper(ridge.x0, $0) } + 10 * gradient(at: y) { ridge.lower(ridge.x0, $0) }) }
-        XCTAssertLessThan(relativeError(result.innerSolution, y), 1e-12)
-        XCTAssertEqual(result.diagnostics.counts.gradients, 5 + 3 + 2 * 2)
+    /// PBGD's x-gradient at the penalty minimiser `y_γ = argmin_y F + γ f` (closed form on a small P1) with
+    /// `z_T = y*` is the gradient of the penalty value function, which approaches the exact hypergradient
+    /// with error O(1/γ): the errors at γ = 10, 100, 1000 fall by about 10× per decade. Its y-step is a step
+    /// on F + γ f, which leaves `y_γ` in place.
+    func testPBGDApproachesTheExactHypergradientLikeOneOverGamma() throws {
+        let small = Fixtures.Ridge(n: 40, d: 5), x = small.x0
+        let exact = small.exactHypergradient(x), h = small.hessian(x)
+        let cc = matmul(small.c.transposed, small.c) / Double(small.m)
+        let ctd = matmul(small.dv, small.c) / Double(small.m), atb = matmul(small.b, small.a) / Double(small.n)
+        var errors: [Double] = []
+        for gamma in [10.0, 100, 1000] {
+            let penaltyMinimiser = AutoDiff.solve(cc + gamma * h, ctd + gamma * atb)
+            let result = try PBGD(penalty: gamma, penaltySteps: 2, innerSteps: 4000).hypergradient(of: small.problem(steps: 1), at: x, from: penaltyMinimiser)
+            errors.append(relativeError(result.hypergradient, exact))
+            XCTAssertLessThan(relativeError(result.innerSolution, penaltyMinimiser), 1e-9, "γ = \(gamma)")
+            XCTAssertEqual(result.diagnostics.counts.gradients, 4000 + 2 * 2 + 1)
+        }
+        print("PBGD at y_γ vs P1 closed form for γ = 10, 100, 1000: \(errors)")
+        XCTAssertEqual(log10(errors[0] / errors[2]) / 2, 1, accuracy: 0.15)
+        XCTAssertLessThan(errors[2], 1e-2)
     }
 
     /// BDA with μ > 0 is the exact derivative of its own unrolled map x ↦ F(x, y_T(x)), checked against

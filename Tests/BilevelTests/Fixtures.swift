@@ -2,7 +2,7 @@ import Foundation
 @testable import Bilevel
 import Workloads
 
-/// The workloads of shared/workloads.md (module `Workloads`), under the names these tests use.
+/// The workloads of Docs/workloads.md (module `Workloads`), under the names these tests use.
 enum Fixtures {
     /// P1/P2 ridge regression.
     typealias Ridge = RidgeWorkload

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Implicit differentiation of a linearly constrained lower level through its KKT conditions (seed 003's
-/// KKT implicit gradient; seed 000's LC-BLO implicit gradient):
+/// Implicit differentiation of a linearly constrained lower level through its KKT conditions (Dash & Ram 2023's
+/// KKT implicit gradient; Zhang et al. 2024, the LC-BLO implicit gradient):
 ///
 ///     ∇F(x) = ∇ₓF − ∇²ₓᵧf · v − ∇ₓ[ λᵀE(x) v + μᵀG(x) v + w_Eᵀ(E(x) y* − e(x)) + w_Jᵀ(G_J(x) y* − h_J(x)) ],
 ///

@@ -1,5 +1,5 @@
-/// Linear constraints on the lower-level variable, `E(x) y = e(x)` and `G(x) y ≤ h(x)` (seed 000's
-/// linearly constrained bilevel problem, LC-BLO; seed 003 §KKT), for a lower variable `y` of shape `[n]`.
+/// Linear constraints on the lower-level variable, `E(x) y = e(x)` and `G(x) y ≤ h(x)` (Zhang et al. 2024's
+/// linearly constrained bilevel problem, LC-BLO; Dash & Ram 2023, KKT slides), for a lower variable `y` of shape `[n]`.
 ///
 /// Each part is a closure of the upper variable `x` written with engine ops, so constraints may depend
 /// on `x` and the KKT hypergradient differentiates through them (`∇ₓ⟨μ, G(x) v⟩`, `∇ₓ⟨w, h(x)⟩`, …).

@@ -1,7 +1,7 @@
 /// A way to apply (an approximation of) `H⁻¹` to a vector, where `H = ∇²ᵧᵧf(x, y*)` is available only
 /// through Hessian-vector products.
 ///
-/// Implicit differentiation (seed 001 eq. 9; seed 000 eq. 5) needs `v = H⁻¹ ∇ᵧF`; every solver (conjugate
+/// Implicit differentiation (Liu et al. 2021 (survey), eq. 31; Zhang et al. 2024, eq. 4) needs `v = H⁻¹ ∇ᵧF`; every solver (conjugate
 /// gradient, Neumann series, fixed point, exact dense solve, and the cheap approximations) conforms,
 /// so `Implicit(solver:)` takes any of them.
 public protocol HessianInverseSolver {

@@ -2,7 +2,7 @@ import Foundation
 
 /// A way of computing the hypergradient `∇F(x) = d/dx F(x, y*(x))` of a bilevel problem.
 ///
-/// Every method of the seed papers (unrolled FAD/RAD/TRAD, one-stage, implicit solves, sign-SGD, the
+/// Every method of the papers in Docs/references.md (unrolled FAD/RAD/TRAD, one-stage, implicit solves, sign-SGD, the
 /// constrained and first-order families) conforms, so they are interchangeable in `minimize` and in the
 /// benchmark.
 public protocol HypergradientMethod {

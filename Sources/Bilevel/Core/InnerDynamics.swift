@@ -9,7 +9,7 @@ public enum InnerDynamics {
     case gradientDescent(step: Double)
     /// Heavy-ball momentum `y_t = y_{t−1} − η ∇ᵧf(x, y_{t−1}) + β (y_{t−1} − y_{t−2})`, `y_{−1} = y_0`.
     case momentum(step: Double, beta: Double)
-    /// Sign gradient descent `y_t = y_{t−1} − η sign(∇ᵧf(x, y_{t−1}))` (seed 000 eq. 13). `sign` has zero
+    /// Sign gradient descent `y_t = y_{t−1} − η sign(∇ᵧf(x, y_{t−1}))` (Zhang et al. 2024, the signGD rule before eq. 13). `sign` has zero
     /// derivative, so `A_t = I` and `B_t = 0`.
     case signGradientDescent(step: Double)
     /// Any map `Ψ(y, x) -> y` written with engine ops.

@@ -1,5 +1,4 @@
-/// BDA, bilevel descent aggregation (Liu et al. 2020, "A generic first-order algorithmic framework for
-/// bi-level programming beyond lower-level singleton", Algorithm 1): the inner loop descends an
+/// BDA, bilevel descent aggregation (Liu et al. 2020 (BDA), Algorithm 1; Liu et al. 2021 (survey), eq. 32): the inner loop descends an
 /// aggregation of both levels,
 ///
 ///     y_{t+1} = y_t − (μ α_t ∇ᵧF(x, y_t) + (1 − μ) β ∇ᵧf(x, y_t)),   t = 0 … T−1,
@@ -43,6 +42,8 @@ public struct BDA: HypergradientMethod, Sendable {
     public var upperSchedule: Schedule
     /// The lower step β, or `nil` for the step of the problem's `.gradientDescent` dynamics.
     public var innerStep: Double?
+    /// +1 descends F (optimistic BDA); −1 ascends it, the pessimistic aggregation (`PessimisticBDA`).
+    var upperSign = 1.0
 
     /// `"BDA"`.
     public var name: String { "BDA" }
@@ -80,13 +81,13 @@ public struct BDA: HypergradientMethod, Sendable {
     private func aggregatedProblem(_ problem: BilevelProblem, lowerStep beta: Double, like y0: Tensor) -> BilevelProblem {
         let n = y0.count, shape = y0.shape
         let upper = problem.upper, lower = problem.lower
-        let mu = aggregation, alpha = upperStep, schedule = upperSchedule
+        let mu = aggregation, alpha = upperStep, schedule = upperSchedule, sign = upperSign
         let iterate = { (s: Tensor) in s.slice(alongAxis: 0, 0..<n).reshaped(to: shape) }
         let step: (Tensor, Tensor) -> Tensor = { s, x in
             let y = iterate(s), t = s.slice(alongAxis: 0, n..<(n + 1))
             let alphaT = schedule.step(alpha, at: t.scalars[0])
             let gUpper = gradient(at: y) { y in upper(x, y) }, gLower = gradient(at: y) { y in lower(x, y) }
-            let next = y - (mu * alphaT * gUpper + (1 - mu) * beta * gLower)
+            let next = y - (sign * mu * alphaT * gUpper + (1 - mu) * beta * gLower)
             return concatenate([next.reshaped(to: [n]), t + 1])
         }
         return BilevelProblem(

@@ -1,4 +1,4 @@
-/// BOME (Liu et al. 2022, "BOME! Bilevel optimization made easy: a simple first-order approach",
+/// BOME (Liu et al. 2022 (BOME), "BOME! Bilevel optimization made easy: a simple first-order approach",
 /// Algorithm 1): the value-function constraint
 ///
 ///     q(x, y) = f(x, y) − f(x, z_T),   z_T = T gradient steps z ← z − η ∇ᵧf(x, z) from y (z_T held constant),

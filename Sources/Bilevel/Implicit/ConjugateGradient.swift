@@ -1,5 +1,5 @@
 /// Conjugate gradient for `H v = b` with `H = ∇²ᵧᵧf` symmetric positive definite, from `v₀ = 0`, no
-/// preconditioner (seed 001 §4, the CG variant of implicit differentiation):
+/// preconditioner (Liu et al. 2021 (survey), Alg. 4, the CG variant of implicit differentiation):
 ///
 ///     r₀ = p₀ = b;  αₖ = ‖rₖ‖² / pₖᵀ H pₖ;  vₖ₊₁ = vₖ + αₖ pₖ;  rₖ₊₁ = rₖ − αₖ H pₖ;
 ///     pₖ₊₁ = rₖ₊₁ + (‖rₖ₊₁‖² / ‖rₖ‖²) pₖ,

@@ -1,4 +1,4 @@
-/// The exact dense solve of `H v = b` (seed 001 eq. 9 evaluated directly): `H = ∇²ᵧᵧf` is assembled
+/// The exact dense solve of `H v = b` (Liu et al. 2021 (survey), eq. 31 evaluated directly): `H = ∇²ᵧᵧf` is assembled
 /// column by column from `n = y.count` counted HVPs `H e_i`, symmetrised `(H + Hᵀ)/2`, then factored by
 /// Cholesky (`choleskySolve`); if H is not positive definite (a saddle or a maximum of f in y) it falls
 /// back to LU with partial pivoting (`solve`) and says so in `notes`.

@@ -1,5 +1,5 @@
-/// Fixed-point (Richardson) iteration for `H v = b`, i.e. gradient descent on `½ vᵀHv − bᵀv` (seed 001
-/// §4, the "FP" approximate implicit differentiation of Grazzi et al. 2020):
+/// Fixed-point (Richardson) iteration for `H v = b`, i.e. gradient descent on `½ vᵀHv − bᵀv` (Liu et al. 2021 (survey),
+/// §6 — i steps of it are the first i Neumann terms — and the "FP" approximate implicit differentiation of Grazzi et al. 2020):
 ///
 ///     v₀ = 0,   v_{k+1} = v_k − α (H v_k − b),   k < iterations,
 ///

@@ -1,4 +1,4 @@
-/// The Hessian-free approximation `H ≈ λ I` of implicit differentiation (seed 000, the "Hessian-free"
+/// The Hessian-free approximation `H ≈ λ I` of implicit differentiation (Zhang et al. 2024, the "Hessian-free"
 /// hypergradient): `v = H⁻¹ b ≈ b / λ`, so the implicit correction becomes
 ///
 ///     ∇F(x) ≈ ∇ₓF − (1/λ) ∇²ₓᵧf · ∇ᵧF.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Implicit differentiation at the inner solution (seed 001 eq. 9, seed 000 eq. 5):
+/// Implicit differentiation at the inner solution (Liu et al. 2021 (survey), eq. 31 and Alg. 4; Zhang et al. 2024, eqs. 4–5 and Algorithm 1):
 ///
 ///     ∇F(x) ≈ ∇ₓF(x, ŷ) − ∇²ₓᵧf(x, ŷ) · v,   v ≈ H⁻¹ ∇ᵧF(x, ŷ),   H = ∇²ᵧᵧf(x, ŷ),
 ///

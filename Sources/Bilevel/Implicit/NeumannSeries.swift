@@ -1,4 +1,4 @@
-/// The truncated Neumann series for `H⁻¹ b` (seed 000 eq. 7 in its deterministic form; Lorraine et al.
+/// The truncated Neumann series for `H⁻¹ b` (Zhang et al. 2024, eq. 6 in its deterministic form; Liu et al. 2021 (survey), §6; Lorraine et al.
 /// 2020): `H⁻¹ = α Σ_{k≥0} (I − α H)^k` for `0 < α < 2/λ_max(H)`, truncated to K terms:
 ///
 ///     u = b;  acc = b;  repeat K − 1 times { u = u − α H u;  acc += u };  v = α · acc.

@@ -1,4 +1,4 @@
-/// The stochastic Neumann-series estimate of `H⁻¹ b` (seed 000 eq. 7; Ghadimi & Wang 2018), a
+/// The stochastic Neumann-series estimate of `H⁻¹ b` (Zhang et al. 2024, eq. 6; Ghadimi & Wang 2018), a
 /// `HessianInverseSolver` for `Implicit(solver:)`. It is unbiased for the K-term series that
 /// `NeumannSeries` computes, `v_K = α Σ_{k<K} (I − αH)^k b`, using one random truncation per draw:
 ///

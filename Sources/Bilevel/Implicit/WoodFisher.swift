@@ -1,26 +1,31 @@
-/// The WoodFisher approximation of `H⁻¹` (seed 000; Singh & Alistarh, NeurIPS 2020): the Hessian is
-/// replaced by a damped empirical Fisher matrix and inverted exactly by rank-one Woodbury
-/// (Sherman–Morrison) updates,
+/// The WoodFisher approximation of `H⁻¹` (Zhang et al. 2024, practical considerations of IF; Singh & Alistarh 2020; Li (report)): the
+/// Hessian is replaced by a damped empirical Fisher matrix built from the gradients gₖ of the lower loss
+/// on single samples or mini-batches, and inverted exactly by the Woodbury identity:
 ///
-///     H ≈ γ I + (1/N) Σₖ gₖ gₖᵀ,
-///     H₀⁻¹ = I/γ,   Hₖ⁻¹ = Hₖ₋₁⁻¹ − uₖ uₖᵀ / (N + gₖᵀ uₖ),   uₖ = Hₖ₋₁⁻¹ gₖ,
+///     H ≈ γ I + (1/K) Σₖ gₖ gₖᵀ,   gₖ = ∇ᵧ f_{Bₖ}(x, ŷ)   (f_B = problem.lowerBatch(x, y, B)).
 ///
-/// and `v = H_N⁻¹ b`. Two sources of the vectors gₖ:
-/// - `.lowerGradient` (one-shot): the single full lower gradient `g = ∇ᵧf(x, ŷ)`, N = 1, so
-///   `v = (b − g (gᵀb) / (γ + gᵀg)) / γ`; exact when `H = γ I + g gᵀ`.
-/// - `.perSample(count:seed:)` (iterative): the per-sample gradients `∇ᵧ fₖ` of the problem's `lowerBatch`
-///   (one sample per batch), for all samples or `count` of them drawn by `SeededGenerator(seed:)`.
+/// At ŷ = y* the full gradient vanishes but the per-sample (mini-batch) gradients do not, so the
+/// approximation carries curvature there. Two ways of inverting, after the two of the papers:
+/// - `.miniBatches(size:seed:)` (one-shot): the samples, shuffled by `SeededGenerator(seed:)`, are cut into
+///   K = ⌈N/size⌉ consecutive mini-batches; with the rows gₖ stacked in G (`[K, n]`) the whole rank-K update
+///   is inverted at once, `v = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` (one K × K dense solve). `size: 1` is the
+///   full empirical Fisher; `size: N` the seed's rank-one `γI + ggᵀ` with g the full gradient (≈ 0 at y*).
+/// - `.perSample(count:seed:)` (iterative, Singh & Alistarh's recursion): single-sample gradients, all N
+///   or `count` drawn by `SeededGenerator(seed:)`, folded in one rank-one update at a time,
+///   `H₀⁻¹ = I/γ`, `Hₖ⁻¹ = Hₖ₋₁⁻¹ − uₖ uₖᵀ / (K + gₖᵀ uₖ)`, `uₖ = Hₖ₋₁⁻¹ gₖ`.
 ///
-/// No Hessian-vector products. Cost: N gradients and O(N² n) flops, O(N n) memory (the uₖ are kept, no
-/// n × n matrix). With a constrained lower level the gₖ are projected onto the null space of the active
-/// rows. `compareWith` measures the approximation against a CG solve.
+/// Both are exact (to rounding) when `∇²ᵧᵧf = γI + (1/K) Σ gₖgₖᵀ`. No Hessian-vector products. Cost: K
+/// gradients; one-shot O(K² n + K³) flops and O(K n + K²) memory, iterative O(K² n) flops and O(K n) memory.
+/// With a constrained lower level the gₖ are projected onto the null space of the active rows.
+/// `compareWith` measures the approximation against a CG solve.
 public struct WoodFisher: HessianInverseSolver {
-    /// Where the rank-one vectors come from.
+    /// Where the vectors gₖ come from, and how the update is inverted.
     public enum Curvature {
-        /// The full lower gradient at the inner solution (one-shot WoodFisher).
-        case lowerGradient
-        /// Per-sample lower gradients from `problem.lowerBatch`: all samples (`count == nil`) or `count`
-        /// distinct ones drawn with the given seed (iterative WoodFisher).
+        /// One-shot: gradients over consecutive mini-batches of `size` samples of the seeded shuffle,
+        /// inverted at once through the K × K capacitance matrix.
+        case miniBatches(size: Int, seed: UInt64)
+        /// Iterative: single-sample gradients from `problem.lowerBatch`, all samples (`count == nil`) or
+        /// `count` distinct ones drawn with the given seed, folded in by rank-one updates.
         case perSample(count: Int?, seed: UInt64)
     }
 
@@ -37,46 +42,73 @@ public struct WoodFisher: HessianInverseSolver {
         return "woodfisher"
     }
 
-    /// WoodFisher with damping γ and the given curvature source.
-    public init(damping: Double, curvature: Curvature = .lowerGradient, compareWith: ConjugateGradient? = nil) {
+    /// WoodFisher with damping γ and the given curvature source (default: one-shot over single samples).
+    public init(damping: Double, curvature: Curvature = .miniBatches(size: 1, seed: 0), compareWith: ConjugateGradient? = nil) {
         self.damping = damping
         self.curvature = curvature
         self.compareWith = compareWith
     }
 
-    /// `v = (γ I + (1/N) Σ gₖ gₖᵀ)⁻¹ b` (see the type's documentation).
+    /// `v = (γ I + (1/K) Σ gₖ gₖᵀ)⁻¹ b` (see the type's documentation).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for γ ≤ 0, a per-sample curvature without
-    ///   `problem.lowerBatch`, or a `count` outside `1...lowerSampleCount`.
+    /// - Throws: `BilevelError.invalidArgument` for γ ≤ 0, a problem without `lowerBatch`, a mini-batch
+    ///   size or a `count` outside `1...lowerSampleCount`.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         try requirePositive("WoodFisher.damping", damping)
         let oracle = system.oracle, problem = oracle.problem
-        var vectors: [[Double]]
-        switch curvature {
-        case .lowerGradient:
-            vectors = [oracle.lowerGradients(system.x, system.y).y.scalars]
-        case let .perSample(count, seed):
-            guard problem.lowerBatch != nil, problem.lowerSampleCount >= 1 else {
-                throw BilevelError.invalidArgument(name: "WoodFisher.perSample", reason: "needs the problem's per-sample lower losses (lowerBatch with lowerSampleCount ≥ 1)")
+        guard problem.lowerBatch != nil, problem.lowerSampleCount >= 1 else {
+            throw BilevelError.invalidArgument(name: "WoodFisher (\(name))", reason: "needs the problem's per-sample lower losses (lowerBatch with lowerSampleCount ≥ 1) to build the empirical Fisher; set them, or use HessianFree or CG")
+        }
+        let population = problem.lowerSampleCount
+        func gradients(_ batches: [[Int]]) throws -> [[Double]] {
+            try batches.map { batch in
+                system.project(try oracle.lowerBatchGradients(system.x, system.y, indices: batch).y.reshaped(to: b.shape)).scalars
             }
-            let population = problem.lowerSampleCount
-            if let count, !(1...population).contains(count) {
-                throw BilevelError.invalidArgument(name: "WoodFisher.perSample.count", reason: "must be in 1...\(population) (lowerSampleCount), got \(count)")
+        }
+        let v: [Double], count: Int
+        switch curvature {
+        case let .miniBatches(size, seed):
+            guard (1...population).contains(size) else {
+                throw BilevelError.invalidArgument(name: "WoodFisher.miniBatches.size", reason: "must be in 1...\(population) (lowerSampleCount), got \(size)")
             }
             var generator = SeededGenerator(seed: seed)
-            let indices = count.map { generator.sample($0, from: population) } ?? Array(0..<population)
-            vectors = try indices.map { try oracle.lowerBatchGradients(system.x, system.y, indices: [$0]).y.scalars }
+            let order = generator.sample(population, from: population)
+            let batches = stride(from: 0, to: population, by: size).map { Array(order[$0..<min($0 + size, population)]) }
+            let rows = try gradients(batches)
+            v = Self.capacitanceSolve(b.scalars, rows: rows, damping: damping)
+            count = rows.count
+        case let .perSample(sampleCount, seed):
+            if let sampleCount, !(1...population).contains(sampleCount) {
+                throw BilevelError.invalidArgument(name: "WoodFisher.perSample.count", reason: "must be in 1...\(population) (lowerSampleCount), got \(sampleCount)")
+            }
+            var generator = SeededGenerator(seed: seed)
+            let indices = sampleCount.map { generator.sample($0, from: population) } ?? Array(0..<population)
+            let rows = try gradients(indices.map { [$0] })
+            v = Self.inverseTimes(b.scalars, vectors: rows, damping: damping)
+            count = rows.count
         }
-        vectors = vectors.map { system.project(Tensor(shape: b.shape, scalars: $0)).scalars }
-        let v = Tensor(shape: b.shape, scalars: Self.inverseTimes(b.scalars, vectors: vectors, damping: damping))
+        let solutionTensor = Tensor(shape: b.shape, scalars: v)
         var solution = LinearSolution(
-            solution: v, iterations: 0, residual: nil, converged: true,
-            notes: ["\(name): γ = \(damping), \(vectors.count) rank-one Woodbury updates, no HVPs"])
-        solution.referenceError = try system.referenceError(of: v, rhs: b, reference: compareWith)
+            solution: solutionTensor, iterations: 0, residual: nil, converged: true,
+            notes: ["\(name): γ = \(damping), empirical Fisher of \(count) sample/mini-batch gradients, no HVPs"])
+        solution.referenceError = try system.referenceError(of: solutionTensor, rhs: b, reference: compareWith)
         return solution
     }
 
-    /// `(γ I + (1/N) Σ gₖ gₖᵀ)⁻¹ b` by the Woodbury recursion, keeping `uₖ` and `N + gₖᵀuₖ`.
+    /// `(γ I + (1/K) GᵀG)⁻¹ b = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` for the K rows of G (one K × K solve).
+    static func capacitanceSolve(_ b: [Double], rows: [[Double]], damping gamma: Double) -> [Double] {
+        let k = rows.count
+        let capacitance = Tensor(shape: [k, k]) { index in
+            let (i, j) = (index / k, index % k)
+            return innerProduct(rows[i], rows[j]) + (i == j ? Double(k) * gamma : 0)
+        }
+        let coefficients = AutoDiff.solve(capacitance, Tensor(rows.map { innerProduct($0, b) })).scalars
+        var out = b
+        for (row, c) in zip(rows, coefficients) { for i in out.indices { out[i] -= c * row[i] } }
+        return out.map { $0 / gamma }
+    }
+
+    /// `(γ I + (1/K) Σ gₖ gₖᵀ)⁻¹ b` by the Woodbury recursion, keeping `uₖ` and `K + gₖᵀuₖ`.
     static func inverseTimes(_ b: [Double], vectors: [[Double]], damping gamma: Double) -> [Double] {
         let count = Double(vectors.count)
         var updates: [(u: [Double], denominator: Double)] = []
@@ -97,9 +129,10 @@ public struct WoodFisher: HessianInverseSolver {
 }
 
 extension HessianInverseSolver where Self == WoodFisher {
-    /// One-shot WoodFisher, `H ≈ γ I + g gᵀ` with `g = ∇ᵧf` (see `WoodFisher`).
-    public static func woodFisher(damping: Double, compareWith: ConjugateGradient? = nil) -> WoodFisher {
-        WoodFisher(damping: damping, curvature: .lowerGradient, compareWith: compareWith)
+    /// One-shot WoodFisher over mini-batches of `batchSize` samples (default 1: the full empirical Fisher),
+    /// see `WoodFisher`.
+    public static func woodFisher(damping: Double, batchSize: Int = 1, seed: UInt64 = 0, compareWith: ConjugateGradient? = nil) -> WoodFisher {
+        WoodFisher(damping: damping, curvature: .miniBatches(size: batchSize, seed: seed), compareWith: compareWith)
     }
 
     /// Iterative WoodFisher over per-sample lower gradients (see `WoodFisher`).

@@ -1,5 +1,5 @@
 /// The first-order unrolled hypergradient: the inner loop runs, but the dependence of `y_T` on `x` is
-/// dropped (all `A_t`, `B_t` terms of seed 001 eq. 13 are ignored), leaving the direct term
+/// dropped (all `A_t`, `B_t` terms of Liu et al. 2021 (survey) eq. 16 are ignored), leaving the direct term
 ///
 ///     ∇F(x) ≈ ∇ₓF(x, y_T).
 ///

@@ -1,4 +1,4 @@
-/// Forward-mode differentiation of the unrolled inner loop (FAD; seed 001 eq. 12 and Alg. 1):
+/// Forward-mode differentiation of the unrolled inner loop (FAD; Liu et al. 2021 (survey), eqs. 15–17 and Alg. 2):
 ///
 ///     Z_0 = 0,   Z_t = A_t Z_{t−1} + B_t,   ∇F(x) ≈ ∇ₓF(x, y_T) + Z_Tᵀ ∇ᵧF(x, y_T),
 ///

@@ -1,4 +1,4 @@
-/// The one-stage hypergradient (seed 001 eq. 21–23; the DARTS approximation): differentiate one
+/// The one-stage hypergradient (Liu et al. 2021 (survey), eqs. 21–23; the DARTS approximation): differentiate one
 /// gradient step `y_1 = y_0 − η ∇ᵧf(x, y_0)` and replace its mixed second-order term by a central
 /// difference of first-order gradients:
 ///

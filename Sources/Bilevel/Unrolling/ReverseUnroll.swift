@@ -1,4 +1,4 @@
-/// Reverse-mode differentiation of the unrolled inner loop (RAD; seed 001 eq. 13 and Alg. 2):
+/// Reverse-mode differentiation of the unrolled inner loop (RAD; Liu et al. 2021 (survey), eq. 17 and Alg. 3):
 ///
 ///     ∇F(x) ≈ ∇ₓF(x, y_T) + Σ_{t=1..T} B_tᵀ A_{t+1}ᵀ ⋯ A_Tᵀ ∇ᵧF(x, y_T),
 ///

@@ -1,4 +1,4 @@
-/// The hypergradient of an unrolled sign-gradient inner loop (sign-GU; seed 000 eq. 13, seed 003 Alg. 1,
+/// The hypergradient of an unrolled sign-gradient inner loop (sign-GU; Zhang et al. 2024, signGD rule and eq. 13; Dash & Ram 2023, Alg. 1;
 /// Sign-MAML): with `y_t = y_{t−1} − η sign(∇ᵧf(x, y_{t−1}))` the derivative of `sign` is zero almost
 /// everywhere, so `A_t = I` and `B_t = 0` and the unrolled hypergradient reduces to the direct term
 ///

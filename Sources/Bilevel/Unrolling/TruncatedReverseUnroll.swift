@@ -1,4 +1,4 @@
-/// Truncated reverse-mode unrolling (TRAD; seed 001 §3, Shaban et al. 2019): back-propagation through
+/// Truncated reverse-mode unrolling (TRAD; Liu et al. 2021 (survey), eq. 20; Shaban et al. 2019): back-propagation through
 /// only the last M inner steps, treating `s_{T−M}` as a constant:
 ///
 ///     ∇F(x) ≈ ∇ₓF(x, y_T) + Σ_{t=T−M+1..T} B_tᵀ A_{t+1}ᵀ ⋯ A_Tᵀ ∇ᵧF(x, y_T).

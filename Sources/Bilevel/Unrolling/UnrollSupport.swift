@@ -23,7 +23,7 @@ extension BilevelOracle {
     }
 }
 
-/// Reverse accumulation through the last `M` inner steps (seed 001, Alg. "RAD"; truncated form of
+/// Reverse accumulation through the last `M` inner steps (Liu et al. 2021 (survey), Alg. 3; truncated form of
 /// Shaban et al. 2019):
 ///
 ///     λ_T = (∂y_T/∂s_T)ᵀ ∇ᵧF(x, y_T),   g = 0,
