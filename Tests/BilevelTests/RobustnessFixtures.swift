@@ -26,7 +26,8 @@ enum Robustness {
             Implicit(solver: .conjugateGradient()), Implicit(solver: .neumannSeries(terms: 10, step: 0.5)),
             Implicit(solver: .fixedPoint(iterations: 10, step: 0.5)), Implicit(solver: .exact),
             Implicit(solver: .hessianFree(lambda: 1)), BDA(aggregation: 0.5, upperStep: 0.1),
-            F2SA(multiplier: 2), BOME(jointStep: 0.1),
+            F2SA(multiplier: 2), BOME(jointStep: 0.1), BVFIM(scale: 0.1, barrierIterations: 50),
+            PessimisticBDA(aggregation: 0.5, upperStep: 0.1),
         ]
     }
 
