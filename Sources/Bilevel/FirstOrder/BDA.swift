@@ -18,9 +18,9 @@
 /// step VJPs (`counts.vjps == T`, each a reverse-over-reverse product through both gradients), one upper
 /// gradient; memory O(T·|y|). `μ = 0` is RAD through gradient descent with step β. Use it when the lower
 /// level may have several minimisers. `innerSolution` is `y_T`.
-public struct BDA: HypergradientMethod {
+public struct BDA: HypergradientMethod, Sendable {
     /// How the upper step α_t changes with the inner step t.
-    public enum Schedule {
+    public enum Schedule: Sendable {
         /// α_t = α.
         case constant
         /// α_t = α / (t + 1).
@@ -67,6 +67,7 @@ public struct BDA: HypergradientMethod {
             throw BilevelError.invalidArgument(name: "BDA.aggregation (μ)", reason: "must lie in [0, 1], got \(aggregation)")
         }
         try requirePositive("BDA.upperStep (α)", upperStep)
+        try problem.validate(x: x, y0: y0, for: self)
         let beta = try problem.firstOrderStep(innerStep, method: "BDA")
         let n = y0.count
         var result = try ReverseUnroll().hypergradient(

@@ -1,5 +1,5 @@
 /// The record of an outer optimisation run by `minimize`.
-public struct OuterTrajectory {
+public struct OuterTrajectory: Sendable {
     /// `F(x_k, ŷ_k)` at every outer step k, with ŷ_k the method's inner solution at `x_k`.
     public var upperValues: [Double] = []
     /// `‖g_k‖₂`, the norm of the hypergradient estimate at every outer step.

@@ -11,7 +11,7 @@
 /// exact unrolled derivative for sign inner steps (see `SignUnroll`); for other dynamics it is a biased but cheap estimate.
 ///
 /// Cost: T inner steps and one upper gradient, no products; memory O(|y|).
-public struct FirstOrderUnroll: HypergradientMethod {
+public struct FirstOrderUnroll: HypergradientMethod, Sendable {
     /// `"first-order"`.
     public var name: String { "first-order" }
 
@@ -23,7 +23,7 @@ public struct FirstOrderUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.nonFinite` naming the inner step, plus what `validate` and the start
     ///   check throw.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         try problem.checkStart(x, y0)
         let oracle = BilevelOracle(problem), dynamics = problem.dynamics
         return try timed(oracle) { diagnostics in

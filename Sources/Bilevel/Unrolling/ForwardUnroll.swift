@@ -10,7 +10,7 @@
 /// Cost: `d·T` step JVPs for `d = x.count` (`counts.jvps == d·T`), one upper gradient; memory
 /// O(d·|s|) independent of T (the trajectory is never stored). Use it when x has few coordinates and T
 /// is long (the hyperparameter case), where RAD's O(T·|s|) memory is the limit.
-public struct ForwardUnroll: HypergradientMethod {
+public struct ForwardUnroll: HypergradientMethod, Sendable {
     /// `"FAD"`.
     public var name: String { "FAD" }
 
@@ -22,7 +22,7 @@ public struct ForwardUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidSteps` (T < 1), `.nonFinite` naming the inner step,
     ///   `.shapeMismatch` when Ψ changes the state's shape.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         try problem.checkStart(x, y0)
         let oracle = BilevelOracle(problem)
         let dynamics = problem.dynamics, d = x.count

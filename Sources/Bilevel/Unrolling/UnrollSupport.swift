@@ -39,9 +39,9 @@ extension BilevelOracle {
 /// - Throws: `BilevelError.invalidSteps` unless `1 ≤ M ≤ T`, plus everything `validate` and the inner
 ///   loop throw.
 func reverseUnrolledHypergradient(
-    of problem: BilevelProblem, at x: Tensor, from y0: Tensor, truncation M: Int
+    of problem: BilevelProblem, at x: Tensor, from y0: Tensor, truncation M: Int, method: some HypergradientMethod
 ) throws -> HypergradientResult {
-    try problem.validate(x: x, y0: y0)
+    try problem.validate(x: x, y0: y0, for: method)
     try problem.checkStart(x, y0)
     let T = problem.innerSteps
     guard M >= 1 && M <= T else {
