@@ -19,8 +19,10 @@ let package = Package(
         .executableTarget(
             name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"], path: "Benchmarks"),
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/MAML"),
+        .executableTarget(name: "release-checks", dependencies: ["Bilevel"], path: "Tests/ReleaseChecks"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
-        .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads"]),
+        .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"]),
+        .testTarget(name: "PublicAPITests", dependencies: ["AutoDiff", "Bilevel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,9 +44,14 @@ struct Options {
         }
     }
 
+    /// The error to print when `--filter` matched none of the rows (the run then exits non-zero), or
+    /// `nil` when rows were selected or no filter was given.
+    func emptySelectionError(rowCount: Int) -> OptionsError? {
+        RowFilter(filter).emptySelectionError(rowCount: rowCount, example: "workload/method/size, e.g. P1-ridge/RAD")
+    }
+
     /// Whether the row named by these parts passes `--filter`.
     func selects(_ workload: String, _ method: String, _ size: String) -> Bool {
-        guard let filter else { return true }
-        return "\(workload)/\(method)/\(size)".contains(filter)
+        RowFilter(filter).selects("\(workload)/\(method)/\(size)")
     }
 }

@@ -19,6 +19,10 @@ do {
     exit(1)
 }
 
+if let error = options.emptySelectionError(rowCount: bench.rows.count) {
+    FileHandle.standardError.write("bench: \(error.message)\n".data(using: .utf8)!)
+    exit(1)
+}
 print(bench.table)
 for note in bench.notes { print(note) }
 do {

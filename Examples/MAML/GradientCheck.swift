@@ -1,7 +1,7 @@
 import Bilevel
 import Foundation
 
-/// The `--check` self-test: the MAML meta-gradient (`ReverseUnroll` on the displacement problem) against
+/// The `--check` self-test: the MAML meta-gradient (`ReverseUnroll` on the adaptation problem, start `y0 = θ`) against
 /// central finite differences of the meta-objective, on a network small enough to difference every
 /// parameter.
 enum GradientCheck {
@@ -10,10 +10,11 @@ enum GradientCheck {
 
     /// The meta-objective `θ ↦ L_q(θ_T)` with `θ_{t+1} = θ_t − α ∇L_s(θ_t)`, `θ_0 = θ`, written directly
     /// with the engine's `gradient` (independently of the `Bilevel` layer), evaluated on constants.
-    static func metaObjective(_ theta: Tensor, task: SineTask, network: MLP, step: Double, steps: Int) -> Double {
+    static func metaObjective(_ theta: Parameters, task: SineTask, network: MLP, step: Double, steps: Int) -> Double {
         var adapted = theta
         for _ in 0..<steps {
-            adapted = adapted - step * gradient(at: adapted) { network.loss($0, task.supportInputs, task.supportTargets) }
+            let g = gradient(at: adapted) { network.loss($0, task.supportInputs, task.supportTargets) }
+            adapted = adapted.zipTensors(g) { w, dw in w - step * dw }
         }
         return network.loss(adapted, task.queryInputs, task.queryTargets).scalar
     }
@@ -30,15 +31,13 @@ enum GradientCheck {
         let task = sampler.next()
         let step = 0.02, steps = 2, h = 1e-5
         let problem = adaptationProblem(task, network: network, dynamics: .gradientDescent(step: step), innerSteps: steps)
-        let delta0 = Tensor(zeros: theta.shape)
-        let maml = try ReverseUnroll().hypergradient(of: problem, at: theta, from: delta0).hypergradient
-        let firstOrder = try FirstOrderUnroll().hypergradient(of: problem, at: theta, from: delta0).hypergradient
-        let reference = Tensor(shape: theta.shape, generator: { i in
-            var e = Array(repeating: 0.0, count: theta.count)
-            e[i] = h
-            let unit = Tensor(shape: theta.shape, scalars: e)
-            let plus = metaObjective(theta + unit, task: task, network: network, step: step, steps: steps)
-            let minus = metaObjective(theta - unit, task: task, network: network, step: step, steps: steps)
+        let maml = try ReverseUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient.flattened
+        let firstOrder = try FirstOrderUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient.flattened
+        let flat = theta.flattened
+        let reference = Tensor(shape: flat.shape, generator: { i in
+            let unit = Tensor(shape: flat.shape) { $0 == i ? h : 0 }
+            let plus = metaObjective(theta.unflattening(flat + unit), task: task, network: network, step: step, steps: steps)
+            let minus = metaObjective(theta.unflattening(flat - unit), task: task, network: network, step: step, steps: steps)
             return (plus - minus) / (2 * h)
         })
         func relativeError(_ g: Tensor) -> Double {

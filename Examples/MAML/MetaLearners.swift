@@ -61,23 +61,22 @@ enum MetaLearner: CaseIterable {
     }
 }
 
-/// The adaptation to one task as a bilevel problem in the displacement form
+/// The adaptation to one task as a bilevel problem over the network's layers, in MAML's own form
 ///
-///     x = θ (meta-parameters),  y = Δ (adaptation, Δ₀ = 0),  θ' = θ + Δ_T,
-///     lower f(θ, Δ) = L_support(θ + Δ),   upper F(θ, Δ) = L_query(θ + Δ).
+///     x = θ (meta-parameters),  y = θ' (adapted parameters),  y0 = θ,
+///     lower f(θ, θ') = L_support(θ'),   upper F(θ, θ') = L_query(θ'),
 ///
-/// Gradient descent on Δ gives `Δ_{t+1} = Δ_t − α ∇L_s(θ + Δ_t)`, i.e. exactly the MAML iterates
-/// `θ_{t+1} = θ_t − α ∇L_s(θ_t)` from `θ_0 = θ`. The displacement is needed because the unrolled methods
-/// differentiate through Ψ and F but treat the starting iterate `y0` as a constant: with `y = θ'` and
-/// `y0 = θ` the path of θ through the starting point would be lost, whereas here `y0 = 0` really is
-/// constant and every dependence on θ passes through Ψ and F, where `ReverseUnroll` sees it.
+/// so gradient descent on θ' gives exactly the MAML iterates `θ_{t+1} = θ_t − α ∇L_s(θ_t)` from `θ_0 = θ`.
+/// θ and θ' are `[DenseLayer]` bundles; the methods run on the packed problem (`flat(like:_:)`).
+/// The start depends on θ (`initialization: { $0 }`): the unrolled methods differentiate it (the t = 0 term
+/// `(∂y0/∂θ)ᵀ λ₀ = λ₀`), and it is the only path from θ to the result, since f and F read θ' alone.
 func adaptationProblem(
     _ task: SineTask, network: MLP, dynamics: InnerDynamics, innerSteps: Int
-) -> BilevelProblem {
-    BilevelProblem(
-        upper: { theta, delta in network.loss(theta + delta, task.queryInputs, task.queryTargets) },
-        lower: { theta, delta in network.loss(theta + delta, task.supportInputs, task.supportTargets) },
-        dynamics: dynamics, innerSteps: innerSteps)
+) -> StructuredBilevelProblem<Parameters, Parameters> {
+    StructuredBilevelProblem(
+        upper: { _, adapted in network.loss(adapted, task.queryInputs, task.queryTargets) },
+        lower: { _, adapted in network.loss(adapted, task.supportInputs, task.supportTargets) },
+        dynamics: dynamics, innerSteps: innerSteps, initialization: { theta in theta })
 }
 
 /// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed`: every iteration draws
@@ -86,23 +85,23 @@ func adaptationProblem(
 /// - Returns: the learned initialisation and the wall-clock seconds spent.
 /// - Throws: `BilevelError` when an inner loop or meta-gradient turns non-finite.
 func metaTrain(
-    _ learner: MetaLearner, from theta0: Tensor, config: MetaConfig, taskSeed: UInt64
-) throws -> (theta: Tensor, seconds: Double) {
+    _ learner: MetaLearner, from theta0: Parameters, config: MetaConfig, taskSeed: UInt64
+) throws -> (theta: Parameters, seconds: Double) {
     let start = DispatchTime.now().uptimeNanoseconds
     var sampler = SineTaskSampler(seed: taskSeed, supportSize: config.shots, querySize: config.shots)
     var adam = try OuterOptimizerState(validating: .adam(step: config.metaStep))
-    var theta = theta0.detached
-    let delta0 = Tensor(zeros: theta.shape), method = learner.method, dynamics = learner.dynamics(config)
+    var theta = theta0
+    let method = learner.method, dynamics = learner.dynamics(config)
     for iteration in 1...config.iterations {
-        var metaGradient = Tensor(zeros: theta.shape)
+        var metaGradient = Tensor(zeros: [theta.scalarCount])
         for task in sampler.next(config.metaBatch) {
             let problem = adaptationProblem(task, network: config.network, dynamics: dynamics, innerSteps: config.innerSteps)
-            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: delta0)).hypergradient
+            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: theta)).hypergradient.flattened
         }
         guard !metaGradient.hasNonFinite else {
             throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
         }
-        theta = adam.update(theta, gradient: metaGradient / Double(config.metaBatch)).detached
+        theta = theta.unflattening(adam.update(theta.flattened, gradient: metaGradient / Double(config.metaBatch)).detached)
     }
     return (theta, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }
@@ -112,13 +111,13 @@ func metaTrain(
 ///
 /// - Throws: `BilevelError.nonFinite` when an adaptation diverges.
 func metaTestLoss(
-    of theta: Tensor, on tasks: [SineTask], network: MLP, dynamics: InnerDynamics, steps: Int
+    of theta: Parameters, on tasks: [SineTask], network: MLP, dynamics: InnerDynamics, steps: Int
 ) throws -> (mean: Double, standardError: Double) {
-    let delta0 = Tensor(zeros: theta.shape)
     let losses = try tasks.map { task -> Double in
-        let oracle = BilevelOracle(adaptationProblem(task, network: network, dynamics: dynamics, innerSteps: steps))
-        let delta = try oracle.unroll(from: delta0, theta, steps: steps, like: delta0).final
-        return oracle.upperValue(theta, delta).scalar
+        let problem = adaptationProblem(task, network: network, dynamics: dynamics, innerSteps: steps)
+        let oracle = BilevelOracle(problem.flat(like: theta, theta)), flat = theta.flattened
+        let adapted = try oracle.unroll(from: flat, flat, steps: steps, like: flat).final
+        return oracle.upperValue(flat, adapted).scalar
     }
     let n = Double(losses.count), mean = losses.reduce(0, +) / n
     let variance = losses.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)

@@ -53,13 +53,26 @@ struct SineTaskSampler {
     }
 }
 
-/// A fully connected tanh network whose weights and biases live in one flat parameter vector, so a
-/// meta-learner can treat "the parameters" as a single tensor θ (the bilevel `x`) and add displacements
-/// to it.
-///
-/// Layout of θ, layer by layer: the weight matrix `[fanIn, fanOut]` row-major, then the bias `[fanOut]`.
-/// Hidden layers use tanh (smooth, so finite differences of the meta-objective are meaningful); the
-/// output layer is linear.
+/// One fully connected layer's parameters, `x ↦ x W + b`: a `TensorBundle`, so transforms and bilevel
+/// problems take a network (`[DenseLayer]`) as it is, with no hand-made flat layout.
+struct DenseLayer: TensorBundle {
+    /// The weight matrix `[fanIn, fanOut]`.
+    var weight: Tensor
+    /// The bias `[fanOut]`.
+    var bias: Tensor
+
+    mutating func visitTensors(_ visit: (inout Tensor) -> Void) {
+        visit(&weight)
+        visit(&bias)
+    }
+}
+
+/// The parameters of an `MLP`: its layers, input side first.
+typealias Parameters = [DenseLayer]
+
+/// A fully connected tanh network. Its parameters are a `[DenseLayer]` bundle θ, which a meta-learner
+/// treats as one object: the bilevel `x`, and the start of the adapted parameters `y`. Hidden layers use
+/// tanh (smooth, so finite differences of the meta-objective are meaningful); the output layer is linear.
 struct MLP {
     /// Widths from input to output, e.g. `[1, 40, 40, 1]`.
     let widths: [Int]
@@ -70,39 +83,32 @@ struct MLP {
         self.widths = widths
     }
 
-    /// The length of the flat parameter vector.
+    /// The number of scalar parameters.
     var parameterCount: Int { zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 + $1.1 } }
 
     /// Glorot-style initial parameters: weights normal with variance `1 / fanIn`, biases zero.
-    func initialParameters(using generator: inout SeededGenerator) -> Tensor {
-        var scalars: [Double] = []
-        scalars.reserveCapacity(parameterCount)
-        for (fanIn, fanOut) in zip(widths, widths.dropFirst()) {
+    func initialParameters(using generator: inout SeededGenerator) -> Parameters {
+        zip(widths, widths.dropFirst()).map { fanIn, fanOut in
             let scale = 1 / Double(fanIn).squareRoot()
-            scalars += (0..<(fanIn * fanOut)).map { _ in scale * generator.nextNormal() }
-            scalars += Array(repeating: 0, count: fanOut)
+            return DenseLayer(
+                weight: Tensor(shape: [fanIn, fanOut], scalars: (0..<(fanIn * fanOut)).map { _ in scale * generator.nextNormal() }),
+                bias: Tensor(zeros: [fanOut]))
         }
-        return Tensor(shape: [parameterCount], scalars: scalars)
     }
 
-    /// The network's outputs `[N, out]` for inputs `[N, in]` under the flat parameters θ
-    /// (differentiable in both, to any order).
-    func callAsFunction(_ theta: Tensor, _ inputs: Tensor) -> Tensor {
-        var h = inputs, offset = 0
-        let layers = Array(zip(widths, widths.dropFirst()))
-        for (index, (fanIn, fanOut)) in layers.enumerated() {
-            let w = theta.slice(alongAxis: 0, offset..<(offset + fanIn * fanOut)).reshaped(to: [fanIn, fanOut])
-            offset += fanIn * fanOut
-            let b = theta.slice(alongAxis: 0, offset..<(offset + fanOut))
-            offset += fanOut
-            h = matmul(h, w) + b
-            if index < layers.count - 1 { h = tanh(h) }
+    /// The network's outputs `[N, out]` for inputs `[N, in]` under the parameters θ (differentiable in
+    /// both, to any order).
+    func callAsFunction(_ theta: Parameters, _ inputs: Tensor) -> Tensor {
+        var h = inputs
+        for (index, layer) in theta.enumerated() {
+            h = matmul(h, layer.weight) + layer.bias
+            if index < theta.count - 1 { h = tanh(h) }
         }
         return h
     }
 
     /// The mean squared error of the network under θ on `(inputs, targets)`: a scalar.
-    func loss(_ theta: Tensor, _ inputs: Tensor, _ targets: Tensor) -> Tensor {
+    func loss(_ theta: Parameters, _ inputs: Tensor, _ targets: Tensor) -> Tensor {
         let r = self(theta, inputs) - targets
         return (r * r).mean()
     }

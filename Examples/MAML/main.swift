@@ -81,7 +81,7 @@ do {
     let stepCounts = [0, config.innerSteps, 10]
 
     /// The test losses of `theta` adapted with `dynamics` for each of `stepCounts`.
-    func evaluate(_ theta: Tensor, _ dynamics: InnerDynamics) throws -> [(mean: Double, standardError: Double)] {
+    func evaluate(_ theta: Parameters, _ dynamics: InnerDynamics) throws -> [(mean: Double, standardError: Double)] {
         try stepCounts.map { try metaTestLoss(of: theta, on: testTasks, network: network, dynamics: dynamics, steps: $0) }
     }
 

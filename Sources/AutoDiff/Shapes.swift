@@ -72,4 +72,23 @@ public enum Shapes {
                 reason: "\(from.reduce(1, *)) elements cannot be arranged as \(shape.reduce(1, *))")
         }
     }
+
+    /// The number of elements of `shape`, after checking that every extent is non-negative and the
+    /// product fits in an `Int` (so a tensor can be allocated for it).
+    ///
+    /// - Throws: `AutoDiffError.invalidArgument` naming `op`, the shape and the offending extent.
+    public static func elementCount(of shape: [Int], op: String) throws -> Int {
+        var count = 1
+        for (axis, extent) in shape.enumerated() {
+            guard extent >= 0 else {
+                throw AutoDiffError.invalidArgument(op: op, reason: "shape \(shape) has the negative extent \(extent) on axis \(axis); extents must be ≥ 0")
+            }
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard !overflow else {
+                throw AutoDiffError.invalidArgument(op: op, reason: "shape \(shape) has more elements than an Int can count")
+            }
+            count = product
+        }
+        return count
+    }
 }

@@ -38,8 +38,7 @@ public struct Tensor: Sendable {
     /// - Precondition: every extent is non-negative and `scalars.count` equals the product of `shape`;
     ///   the message names both.
     public init(shape: [Int], scalars: [Double]) {
-        engineCheck(shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative extent in shape \(shape)")
-        let count = shape.reduce(1, *)
+        let count = require(try Shapes.elementCount(of: shape, op: "Tensor(shape:scalars:)"))
         engineCheck(
             scalars.count == count,
             "Tensor(shape:scalars:): shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
@@ -47,19 +46,31 @@ public struct Tensor: Sendable {
     }
 
     /// A tensor of the given `shape` filled with `value`.
+    ///
+    /// - Precondition: every extent is non-negative (checked before allocating; the message names the shape).
     public init(repeating value: Double, shape: [Int]) {
-        self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+        self.init(repeating: value, shape: shape, op: "Tensor(repeating:shape:)")
     }
 
-    /// A tensor of zeros with the given `shape`.
-    public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
+    /// A tensor of zeros with the given `shape` (extents checked as in `init(repeating:shape:)`).
+    public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape, op: "Tensor(zeros:)") }
 
-    /// A tensor of ones with the given `shape`.
-    public init(ones shape: [Int]) { self.init(repeating: 1, shape: shape) }
+    /// A tensor of ones with the given `shape` (extents checked as in `init(repeating:shape:)`).
+    public init(ones shape: [Int]) { self.init(repeating: 1, shape: shape, op: "Tensor(ones:)") }
 
     /// A tensor of the given `shape` whose element at flat index `i` is `generator(i)`.
+    ///
+    /// - Precondition: every extent is non-negative (checked before allocating; the message names the shape).
     public init(shape: [Int], generator: (Int) -> Double) {
-        self.init(shape: shape, scalars: (0..<shape.reduce(1, *)).map(generator))
+        let count = require(try Shapes.elementCount(of: shape, op: "Tensor(shape:generator:)"))
+        self.init(shape: shape, scalars: (0..<count).map(generator), trace: nil)
+    }
+
+    /// The filled tensor behind `init(repeating:shape:)`, `init(zeros:)` and `init(ones:)`; `op` names the
+    /// public initialiser in the message.
+    private init(repeating value: Double, shape: [Int], op: String) {
+        let count = require(try Shapes.elementCount(of: shape, op: op))
+        self.init(shape: shape, scalars: Array(repeating: value, count: count), trace: nil)
     }
 
     /// The number of axes.

@@ -59,3 +59,24 @@ public func parseCommandLine<Options>(program: String, usage: String, _ parse: (
         exit(2)
     }
 }
+
+/// The `--filter <substring>` of a command that prints rows: which rows it keeps, and the error when it
+/// kept none (a filter that matches nothing is a mistake to report, not an empty table).
+public struct RowFilter: Sendable {
+    /// The substring a row's name must contain, or `nil` to keep every row.
+    public let substring: String?
+
+    /// A filter keeping the rows whose name contains `substring` (all rows for `nil`).
+    public init(_ substring: String?) { self.substring = substring }
+
+    /// Whether the row called `name` is kept.
+    public func selects(_ name: String) -> Bool { substring.map { name.contains($0) } ?? true }
+
+    /// The error to print (then exit non-zero) when the filter kept none of the rows, else `nil`.
+    ///
+    /// - Parameter example: what a row name looks like, for the message.
+    public func emptySelectionError(rowCount: Int, example: String) -> OptionsError? {
+        guard let substring, rowCount == 0 else { return nil }
+        return OptionsError("--filter '\(substring)' matches no row; rows are named like \"\(example)\"; run without --filter to list them")
+    }
+}

@@ -32,10 +32,10 @@ final class DocSnippetTests: XCTestCase {
         return blocks
     }
 
-    /// All Swift sources under the directories that are compiled.
-    static func compiledSources() throws -> String {
+    /// All Swift sources under the given directories (default: every directory that is compiled).
+    static func compiledSources(in directories: [String] = ["Tests", "Examples", "Benchmarks"]) throws -> String {
         var text = ""
-        for dir in ["Tests", "Examples", "Benchmarks"] where FileManager.default.fileExists(atPath: root.appendingPathComponent(dir).path) {
+        for dir in directories where FileManager.default.fileExists(atPath: root.appendingPathComponent(dir).path) {
             let base = root.appendingPathComponent(dir)
             guard let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
             for case let file as URL in files where file.pathExtension == "swift" {
@@ -63,5 +63,22 @@ final class DocSnippetTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(checked, 5, "expected the guide's snippets to be found")
+    }
+
+    /// The README and the engine guide are what a new user copies: their snippets must be compiled in
+    /// `Tests/PublicAPITests`, which imports the products without `@testable` (public API only).
+    func testUserFacingSnippetsCompileAgainstThePublicAPI() throws {
+        let compiled = try Self.compiledSources(in: ["Tests/PublicAPITests"])
+        var checked = 0
+        for page in ["README.md", "Docs/guide.md"] {
+            let markdown = try String(contentsOf: Self.root.appendingPathComponent(page), encoding: .utf8)
+            for block in Self.swiftBlocks(in: markdown) {
+                XCTAssertTrue(
+                    compiled.contains(Self.normalizedLines(block).joined(separator: "\n")),
+                    "\(page): this snippet is not compiled in Tests/PublicAPITests (public API only):\n\(block)")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 8, "expected the README's and the guide's snippets to be found")
     }
 }

@@ -109,7 +109,8 @@ final class PenaltyScheduleTests: XCTestCase {
         XCTAssertEqual(slope, -1, accuracy: 0.15)
     }
 
-    /// The new methods cannot honour `problem.constraints`: each throws, naming itself and what to use.
+    /// The new methods cannot honour `problem.constraints`: each throws `unsupportedConstraints` through the
+    /// shared validation, naming itself.
     func testNewMethodsRejectLowerLevelConstraints() throws {
         var problem = ridge.boxProblem()
         problem.lowerSampleCount = ridge.n
@@ -118,8 +119,8 @@ final class PenaltyScheduleTests: XCTestCase {
         let attempts: [(String, () throws -> Any)] = [
             ("F2SA-scheduled", { try ScheduledF2SA(schedule: schedule).minimize(problem, from: x, y0: y0, steps: 2) }),
             ("F3SA", { try F3SA(schedule: schedule).minimize(problem, from: x, y0: y0, steps: 2) }),
-            ("lowerProjection", { try ProxPenalty(proximal: 1, penalty: 0.1, upperStep: 0.1, lowerStep: 0.1).minimize(problem, from: x, y0: y0, steps: 2) }),
-            ("StochasticImplicit", { try StochasticImplicit(batchSize: 4).hypergradient(of: problem, at: x, from: y0) }),
+            ("prox-penalty-two-loop", { try ProxPenalty(proximal: 1, penalty: 0.1, upperStep: 0.1, lowerStep: 0.1).minimize(problem, from: x, y0: y0, steps: 2) }),
+            ("implicit-stochastic", { try StochasticImplicit(batchSize: 4).hypergradient(of: problem, at: x, from: y0) }),
             ("MORBiT", { try MORBiT(solver: ExactSolve(), upperStep: 0.1, lowerStep: 0.1, weightStep: 0).minimize(tasks: [problem], from: x, y0s: [y0], steps: 2) }),
         ]
         for (name, attempt) in attempts {

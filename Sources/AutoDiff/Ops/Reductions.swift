@@ -10,7 +10,7 @@ extension Tensor {
     ///
     /// - Precondition: the tensor is not empty.
     public func mean() -> Tensor {
-        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "mean()"))")
+        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "mean() of shape \(shape)"))")
         return sum() / Double(count)
     }
 
@@ -48,7 +48,7 @@ extension Tensor {
     ///
     /// - Precondition: the tensor is not empty.
     public func logSumExp() -> Tensor {
-        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp()"))")
+        engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp() of shape \(shape)"))")
         return Application.unary(
             self,
             value: { x in Tensor(Tensor.stableLogSumExp(x.scalars[...])) },

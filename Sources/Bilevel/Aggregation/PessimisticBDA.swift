@@ -14,7 +14,7 @@
 /// memory O(T·|y|)) and errors as `BDA`. With a single lower minimiser it agrees with BDA as the upper
 /// weight μα_t vanishes; where they differ, the gap F_pessimistic − F_optimistic is the price of
 /// robustness to the follower's choice. Use it when the follower's tie-breaking cannot be trusted.
-public struct PessimisticBDA: HypergradientMethod {
+public struct PessimisticBDA: HypergradientMethod, Sendable {
     /// The aggregation weight μ ∈ [0, 1] of the (ascended) upper gradient.
     public var aggregation: Double
     /// The base upper step α.
@@ -39,6 +39,7 @@ public struct PessimisticBDA: HypergradientMethod {
     ///
     /// - Throws: what `BDA.hypergradient` throws, with the same parameter names.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
+        try problem.requireConstraintSupport(by: self)
         var bda = BDA(aggregation: aggregation, upperStep: upperStep, upperSchedule: upperSchedule, innerStep: innerStep)
         bda.upperSign = -1
         var result = try bda.hypergradient(of: problem, at: x, from: y0)

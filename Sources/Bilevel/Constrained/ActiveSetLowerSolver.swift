@@ -15,7 +15,7 @@
 ///
 /// Cost per iteration: one gradient, n HVPs, a dense n×n Cholesky and the QP's active-set changes; meant
 /// for lower levels of up to a few hundred variables that are strongly convex in y.
-public struct ActiveSetLowerSolver {
+public struct ActiveSetLowerSolver: Sendable {
     /// The cap on SQP iterations.
     public var maxIterations: Int
     /// The step size (relative to `1 + ‖y‖∞`) below which the iteration has converged.
@@ -84,7 +84,7 @@ public struct ActiveSetLowerSolver {
 
 /// A solution of a linearly constrained lower level with its KKT data:
 /// `∇ᵧf(x, y*) + Eᵀλ + Gᵀμ = 0`, `E y* = e`, `G y* ≤ h`, `μ ≥ 0`, `μᵢ (G y* − h)ᵢ = 0`.
-public struct ConstrainedSolution {
+public struct ConstrainedSolution: Sendable {
     /// y*, shape `[n]`.
     public var y: Tensor
     /// λ, one multiplier per equality row.

@@ -31,6 +31,9 @@ public struct KKTImplicit<Solver: HessianInverseSolver>: HypergradientMethod {
     /// `"implicit-kkt-<solver>"`.
     public var name: String { "implicit-kkt-\(solver.name)" }
 
+    /// `true`: the lower level is solved and differentiated with its constraints.
+    public var honoursConstraints: Bool { true }
+
     /// KKT implicit differentiation with the given reduced-system solver and lower solver.
     public init(solver: Solver, lowerSolver: ActiveSetLowerSolver = ActiveSetLowerSolver(), strict: Bool = false) {
         self.solver = solver
@@ -85,7 +88,7 @@ public struct KKTImplicit<Solver: HessianInverseSolver>: HypergradientMethod {
                 name: "problem.constraints", reason: "\(name) needs linear constraints on y; for an unconstrained lower level use Implicit")
         }
         guard y0.rank == 1 else { throw BilevelError.shapeMismatch(name: "y0 (a constrained lower variable must be a vector)", expected: [y0.count], actual: y0.shape) }
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         return (constraints, try constraints.evaluate(at: x, count: y0.count))
     }
 
@@ -127,3 +130,6 @@ public struct KKTImplicit<Solver: HessianInverseSolver>: HypergradientMethod {
         return upper.x - oracle.lowerMixedProduct(x, y, v) - correction
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension KKTImplicit: Sendable where Solver: Sendable {}

@@ -29,6 +29,9 @@ public struct SmoothedImplicit<Solver: HessianInverseSolver>: HypergradientMetho
     /// `"sigd-<solver>"`.
     public var name: String { "sigd-\(kkt.solver.name)" }
 
+    /// `true`: the smoothed KKT derivative of the constrained lower level.
+    public var honoursConstraints: Bool { true }
+
     /// SIGD with S draws of scale σ, each differentiated by `kkt`.
     public init(kkt: KKTImplicit<Solver>, sigma: Double, samples: Int, seed: UInt64 = 0) {
         self.kkt = kkt
@@ -68,3 +71,6 @@ public struct SmoothedImplicit<Solver: HessianInverseSolver>: HypergradientMetho
         return HypergradientResult(hypergradient: mean, innerSolution: solutions / count, diagnostics: diagnostics)
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension SmoothedImplicit: Sendable where Solver: Sendable {}

@@ -46,6 +46,16 @@ public struct LinearSystem {
         return nullSpace.project(oracle.lowerHVP(x, y, projected)) + (v - projected)
     }
 
+    /// `M_B v` for the Hessian of the mini-batch loss `problem.lowerBatch` on `indices`, projected like
+    /// `apply` (`P H_B P v + (I − P) v` with a null space), by one counted Hessian-vector product.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    public func applyBatch(_ v: Tensor, indices: [Int]) throws -> Tensor {
+        guard let nullSpace else { return try oracle.lowerBatchHVP(x, y, v, indices: indices) }
+        let projected = nullSpace.project(v)
+        return nullSpace.project(try oracle.lowerBatchHVP(x, y, projected, indices: indices)) + (v - projected)
+    }
+
     /// `P v`, or `v` itself without a null space.
     public func project(_ v: Tensor) -> Tensor { nullSpace?.project(v) ?? v }
 
@@ -60,7 +70,7 @@ public struct LinearSystem {
 /// The null space `{v : A v = 0}` of k linearly independent rows `A` (`[k, n]`), held as an orthonormal
 /// basis `Q` of the row space (`A = L Q` by modified Gram–Schmidt, reorthogonalised once), so
 /// `P v = v − Qᵀ (Q v)` for vectors `v` of shape `[n]`.
-public struct NullSpace {
+public struct NullSpace: Sendable {
     /// The orthonormal rows Q, `[k, n]`.
     public let basis: Tensor
 
@@ -69,7 +79,9 @@ public struct NullSpace {
     /// - Throws: `BilevelError.degenerateActiveSet` naming the first row that is (to relative 10⁻¹⁰) a
     ///   combination of the rows before it; `names[i]` describes row i in the message.
     public init(rows: Tensor, names: [String]) throws {
-        precondition(rows.rank == 2 && names.count == rows.shape[0], "NullSpace: rows \(rows.shape) and \(names.count) names")
+        guard rows.rank == 2 && names.count == rows.shape[0] else {
+            throw BilevelError.shapeMismatch(name: "NullSpace rows (one name per row)", expected: [names.count, rows.shape.last ?? 0], actual: rows.shape)
+        }
         let (k, n) = (rows.shape[0], rows.shape[1])
         var basis: [[Double]] = []
         for i in 0..<k {
@@ -95,7 +107,7 @@ public struct NullSpace {
 }
 
 /// The outcome of a linear solve.
-public struct LinearSolution {
+public struct LinearSolution: Sendable {
     /// The (approximate) solution `v ≈ H⁻¹ b`.
     public var solution: Tensor
     /// Iterations (products with H) the solver used; 0 for a direct method.
@@ -108,13 +120,20 @@ public struct LinearSolution {
     public var notes: [String]
     /// `‖v − v_ref‖ / ‖v_ref‖` against a reference solve, when the solver was asked to compare.
     public var referenceError: Double?
+    /// The relative-residual tolerance the solver stopped at, or `nil` for a fixed budget (reported in
+    /// `BilevelError.didNotConverge` by strict methods).
+    public var tolerance: Double?
 
-    /// A solution from its parts.
-    public init(solution: Tensor, iterations: Int, residual: Double?, converged: Bool, notes: [String] = []) {
+    /// A solution from its parts. `converged` is forced to `false` when `residual` is NaN or infinite:
+    /// a solve is never converged with a non-finite residual.
+    public init(
+        solution: Tensor, iterations: Int, residual: Double?, converged: Bool, tolerance: Double? = nil, notes: [String] = []
+    ) {
         self.solution = solution
         self.iterations = iterations
         self.residual = residual
-        self.converged = converged
+        self.converged = converged && (residual?.isFinite ?? true)
+        self.tolerance = tolerance
         self.notes = notes
     }
 }

@@ -13,10 +13,22 @@ public protocol HypergradientMethod {
     /// - Throws: `BilevelError` for invalid inputs (T = 0, shapes), NaN/Inf in the inner loop, or a
     ///   solver that did not converge when the method is strict.
     func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult
+    /// Whether the method solves and differentiates the constrained lower level when
+    /// `problem.constraints` is set. Default `false`: `BilevelProblem.validate(x:y0:for:)` then throws
+    /// `BilevelError.unsupportedConstraints` instead of silently ignoring the constraints.
+    var honoursConstraints: Bool { get }
 }
 
+extension HypergradientMethod {
+    /// `false`: a method honours constraints only if it says so.
+    public var honoursConstraints: Bool { false }
+}
+
+/// The methods whose `honoursConstraints` is true, as named in `BilevelError.unsupportedConstraints`.
+let constrainedMethodNames = ["KKTImplicit (implicit-kkt-*)", "SmoothedImplicit (sigd-*)", "PBGD (projected)"]
+
 /// What a method returns: the hypergradient, the final inner iterate and how it was obtained.
-public struct HypergradientResult {
+public struct HypergradientResult: Sendable {
     /// The estimate of `∇F(x)`, shaped like `x`.
     public var hypergradient: Tensor
     /// The last inner iterate `y_T` (or the lower-level solution used).
@@ -33,7 +45,7 @@ public struct HypergradientResult {
 }
 
 /// How a hypergradient was computed: work done, solver state, time.
-public struct Diagnostics: CustomStringConvertible {
+public struct Diagnostics: CustomStringConvertible, Sendable {
     /// Inner steps taken (forward iterations of Ψ).
     public var innerSteps = 0
     /// Derivative queries made through the `BilevelOracle`.
@@ -67,7 +79,7 @@ public struct Diagnostics: CustomStringConvertible {
 }
 
 /// Numbers of derivative evaluations, by kind.
-public struct DerivativeCounts: CustomStringConvertible, Equatable {
+public struct DerivativeCounts: CustomStringConvertible, Equatable, Sendable {
     /// First-order gradients of F or f.
     public var gradients = 0
     /// Hessian-vector products `∇²ᵧᵧf · v` (each mixed product `∇²ₓᵧf · v` taken with it counts once).
@@ -99,13 +111,18 @@ public struct DerivativeCounts: CustomStringConvertible, Equatable {
     }
 }
 
-/// Runs `body`, filling `diagnostics.seconds` and `diagnostics.counts` from the oracle it was given.
+/// Runs `body`, filling `diagnostics.seconds` and `diagnostics.counts` from the oracle it was given, and
+/// checks the hypergradient it returns: no method returns NaN or infinity.
+///
+/// - Throws: what `body` throws; `BilevelError.nonFinite` naming the hypergradient when it is not finite
+///   (an inner loop whose derivative overflows, a NaN upper gradient, a divergent solve).
 public func timed(
     _ oracle: BilevelOracle, _ body: (inout Diagnostics) throws -> (Tensor, Tensor)
-) rethrows -> HypergradientResult {
+) throws -> HypergradientResult {
     let start = DispatchTime.now().uptimeNanoseconds
     var diagnostics = Diagnostics()
     let (hypergradient, y) = try body(&diagnostics)
+    try requireFinite(hypergradient, "the hypergradient (\(diagnostics.innerSteps) inner steps\(diagnostics.residual.map { ", solve residual \($0)" } ?? ""))")
     diagnostics.counts = oracle.counts
     diagnostics.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return HypergradientResult(hypergradient: hypergradient, innerSolution: y, diagnostics: diagnostics)

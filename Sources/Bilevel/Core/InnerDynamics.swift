@@ -50,4 +50,22 @@ public enum InnerDynamics {
             return psi(state, x)
         }
     }
+
+    /// Checks the dynamics' parameters: a finite positive step η, and momentum `β ∈ [0, 1)` (heavy ball
+    /// is stable only there; a negative or NaN step would ascend f).
+    ///
+    /// - Throws: `BilevelError.invalidArgument` naming the parameter and its value.
+    public func validate() throws {
+        switch self {
+        case let .gradientDescent(step), let .signGradientDescent(step):
+            try requirePositive("the inner dynamics' step η", step)
+        case let .momentum(step, beta):
+            try requirePositive("the inner dynamics' step η", step)
+            guard beta >= 0 && beta < 1 else {
+                throw BilevelError.invalidArgument(name: "the inner dynamics' momentum β", reason: "must lie in [0, 1), got \(beta)")
+            }
+        case .custom:
+            break
+        }
+    }
 }

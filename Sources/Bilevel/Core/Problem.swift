@@ -6,6 +6,11 @@
 /// `upper` and `lower` are ordinary closures over tensors written with `AutoDiff` ops; every derivative a
 /// method needs (gradients, Hessian-vector and mixed products, JVPs and VJPs of Ψ) is taken from them by
 /// the engine, through a counted `BilevelOracle`.
+///
+/// Not `Sendable`, by decision: the closures may capture caller state (data sets, counters), and asking
+/// every caller for `@Sendable` closures would reject ordinary code. Build one problem per task or thread
+/// (as the engine owns one differentiation level per thread); the results and method configurations are
+/// `Sendable` and cross threads freely.
 public struct BilevelProblem {
     /// The upper (outer) objective `F(x, y)`; must return a scalar.
     public var upper: (Tensor, Tensor) -> Tensor
@@ -26,9 +31,17 @@ public struct BilevelProblem {
     /// The number of samples `upperBatch` draws from.
     public var upperSampleCount: Int
     /// Linear constraints on a vector `y` (`E y = e`, `G y ≤ h`), or `nil` for an unconstrained lower
-    /// level. `KKTImplicit` and `SmoothedImplicit` solve and differentiate the constrained lower level;
-    /// the other methods ignore the constraints.
+    /// level. Only methods whose `honoursConstraints` is true accept a constrained problem (`KKTImplicit`,
+    /// `SmoothedImplicit`, `PBGD`); the others throw `BilevelError.unsupportedConstraints`.
     public var constraints: LinearConstraints?
+    /// The starting point as a differentiable function of x, `y0 = initialization(x)` (initialization-based
+    /// methods, Liu et al. 2021 (survey), §5.2; MAML's `y0 = θ` is `{ $0 }`), or `nil` for a start that does not depend on x.
+    /// When set, the `y0` a method is given must equal `initialization(x)`, and the unrolled methods (FAD,
+    /// RAD, TRAD, BDA, first-order) add its term `(∂y0/∂x)ᵀ λ₀` to the hypergradient.
+    public var initialization: ((Tensor) -> Tensor)?
+    /// The shape of the lower variable `y`, or `nil` to take it from `y0`. When declared, `validate`
+    /// rejects a `y0` of any other shape, including one that would broadcast (`[1]` for `[3]`).
+    public var lowerShape: [Int]?
 
     /// A problem from its two objectives and the inner dynamics.
     ///
@@ -39,6 +52,8 @@ public struct BilevelProblem {
     ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
     ///   - lowerBatch, upperBatch: the mean losses over given sample indices, with their sample counts.
     ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
+    ///   - initialization: the start `y0(x)` when it depends on x (see `initialization`).
+    ///   - lowerShape: the shape of y, checked against every `y0` (see `lowerShape`).
     public init(
         upper: @escaping (Tensor, Tensor) -> Tensor,
         lower: @escaping (Tensor, Tensor) -> Tensor,
@@ -46,7 +61,9 @@ public struct BilevelProblem {
         innerSteps: Int = 100,
         lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
         upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
-        constraints: LinearConstraints? = nil
+        constraints: LinearConstraints? = nil,
+        initialization: ((Tensor) -> Tensor)? = nil,
+        lowerShape: [Int]? = nil
     ) {
         self.upper = upper
         self.lower = lower
@@ -57,17 +74,44 @@ public struct BilevelProblem {
         self.upperBatch = upperBatch
         self.upperSampleCount = upperSampleCount
         self.constraints = constraints
+        self.initialization = initialization
+        self.lowerShape = lowerShape
     }
 
-    /// Checks the arguments every method receives: finite `x` and `y0` with at least one element, and
-    /// `innerSteps ≥ 1`.
+    /// Checks everything a method receives, once, before it does any work (every method calls it):
     ///
-    /// - Throws: `BilevelError.invalidSteps`, `.emptyTensor`, `.nonFinite`.
-    public func validate(x: Tensor, y0: Tensor) throws {
+    /// - `innerSteps ≥ 1`; `x` and `y0` non-empty and finite;
+    /// - `y0` has the declared `lowerShape`, if any;
+    /// - the dynamics' parameters: a finite positive step, momentum `β ∈ [0, 1)`;
+    /// - `upper(x, y0)` and `lower(x, y0)` each return one element (evaluated once);
+    /// - `constraints` only for a method that honours them.
+    ///
+    /// - Throws: `BilevelError.invalidSteps`, `.emptyTensor`, `.nonFinite`, `.shapeMismatch`,
+    ///   `.invalidArgument` naming the dynamics parameter, `.unsupportedConstraints`.
+    public func validate(x: Tensor, y0: Tensor, for method: some HypergradientMethod) throws {
         guard innerSteps >= 1 else { throw BilevelError.invalidSteps(name: "innerSteps (T)", value: innerSteps, requirement: "T ≥ 1") }
         guard x.count > 0 else { throw BilevelError.emptyTensor(name: "x") }
         guard y0.count > 0 else { throw BilevelError.emptyTensor(name: "y0") }
-        guard !x.hasNonFinite else { throw BilevelError.nonFinite(quantity: "x", step: nil) }
-        guard !y0.hasNonFinite else { throw BilevelError.nonFinite(quantity: "y0", step: nil) }
+        try requireFinite(x, "x")
+        try requireFinite(y0, "y0")
+        if let lowerShape, y0.shape != lowerShape {
+            throw BilevelError.shapeMismatch(name: "y0 (the declared lowerShape of the problem)", expected: lowerShape, actual: y0.shape)
+        }
+        try dynamics.validate()
+        for (name, objective) in [("upper(x, y0)", upper), ("lower(x, y0)", lower)] {
+            let value = objective(x.detached, y0.detached)
+            guard value.count == 1 else { throw BilevelError.shapeMismatch(name: "\(name), an objective,", expected: [], actual: value.shape) }
+        }
+        try requireConstraintSupport(by: method)
+    }
+
+    /// Checks that `method` honours `constraints`, if the problem has any (part of `validate`; also used
+    /// by entry points that skip the inner loop, such as `Implicit.hypergradient(of:at:innerSolution:)`).
+    ///
+    /// - Throws: `BilevelError.unsupportedConstraints` naming the method and those that can.
+    public func requireConstraintSupport(by method: some HypergradientMethod) throws {
+        if constraints != nil && !method.honoursConstraints {
+            throw BilevelError.unsupportedConstraints(method: method.name, supported: constrainedMethodNames)
+        }
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// stochastic method is reproducible from its seed on every platform.
 ///
 /// The 256-bit state is filled from the 64-bit seed by SplitMix64, as the xoshiro authors recommend.
-public struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// A generator whose whole stream is determined by `seed`.
@@ -50,7 +50,8 @@ public struct SeededGenerator: RandomNumberGenerator {
 
     /// `count` distinct indices drawn uniformly from `0..<population` (a partial Fisher–Yates shuffle).
     public mutating func sample(_ count: Int, from population: Int) -> [Int] {
-        precondition(count >= 0 && count <= population, "sample: cannot draw \(count) distinct indices from \(population)")
+        // A caller's bug (methods validate batch sizes first): stop with the message in every build.
+        guard count >= 0 && count <= population else { fatalError("sample: cannot draw \(count) distinct indices from \(population)") }
         var pool = Array(0..<population)
         for i in 0..<count { pool.swapAt(i, i + Int(next() % UInt64(population - i))) }
         return Array(pool[..<count])

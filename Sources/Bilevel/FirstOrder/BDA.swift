@@ -11,15 +11,16 @@
 ///
 /// Implementation: a `BilevelProblem` over the state `s = [vec y, t]` (the step counter rides along so
 /// `.custom` dynamics can read α_t; it does not depend on x, so it adds nothing to the derivative) with
-/// F and f read through `vec y`, then `ReverseUnroll` on it from `[vec y0, 0]`. No backward loop of its own.
+/// F and f read through `vec y`, then `ReverseUnroll` on it from `[vec y0, 0]` (from `[vec y0(x), 0]`, with
+/// its `∂y0/∂x` term, when the problem's start depends on x). No backward loop of its own.
 ///
 /// Cost: T forward steps (two gradients each, inside Ψ, uncounted like every inner dynamics) plus T
 /// step VJPs (`counts.vjps == T`, each a reverse-over-reverse product through both gradients), one upper
 /// gradient; memory O(T·|y|). `μ = 0` is RAD through gradient descent with step β. Use it when the lower
 /// level may have several minimisers. `innerSolution` is `y_T`.
-public struct BDA: HypergradientMethod {
+public struct BDA: HypergradientMethod, Sendable {
     /// How the upper step α_t changes with the inner step t.
-    public enum Schedule {
+    public enum Schedule: Sendable {
         /// α_t = α.
         case constant
         /// α_t = α / (t + 1).
@@ -66,6 +67,7 @@ public struct BDA: HypergradientMethod {
             throw BilevelError.invalidArgument(name: "BDA.aggregation (μ)", reason: "must lie in [0, 1], got \(aggregation)")
         }
         try requirePositive("BDA.upperStep (α)", upperStep)
+        try problem.validate(x: x, y0: y0, for: self)
         let beta = try problem.firstOrderStep(innerStep, method: "BDA")
         let n = y0.count
         var result = try ReverseUnroll().hypergradient(
@@ -89,8 +91,11 @@ public struct BDA: HypergradientMethod {
             let next = y - (sign * mu * alphaT * gUpper + (1 - mu) * beta * gLower)
             return concatenate([next.reshaped(to: [n]), t + 1])
         }
+        let start = problem.initialization.map { initialization in
+            { (x: Tensor) in concatenate([initialization(x).reshaped(to: [n]), Tensor([0])]) }
+        }
         return BilevelProblem(
             upper: { x, s in upper(x, iterate(s)) }, lower: { x, s in lower(x, iterate(s)) },
-            dynamics: .custom(step), innerSteps: problem.innerSteps)
+            dynamics: .custom(step), innerSteps: problem.innerSteps, initialization: start)
     }
 }

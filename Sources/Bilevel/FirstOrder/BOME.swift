@@ -20,7 +20,7 @@
 /// Cost: `T + 3` gradients (T for z_T, two for ∇q, one for ∇F), no second-order products; memory
 /// O(|x| + |y|). Use it for the value-function reformulation with a single, self-tuning multiplier; it
 /// tolerates lower levels whose solution is not unique. The diagnostics note λ, `q` and `‖∇q‖`.
-public struct BOME: HypergradientMethod {
+public struct BOME: HypergradientMethod, Sendable {
     /// The step ξ of the joint update, applied here to y (and by the outer optimizer to x).
     public var jointStep: Double
     /// η_φ in the control `φ = η_φ ‖∇q‖²` (the paper's η; 0.5 there).
@@ -48,7 +48,7 @@ public struct BOME: HypergradientMethod {
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         try requirePositive("BOME.jointStep (ξ)", jointStep)
         try requirePositive("BOME.controlCoefficient (η_φ)", controlCoefficient)
-        let steps = try problem.firstOrderSteps(innerSteps, method: "BOME", x: x, y0: y0)
+        let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "BOME")
         let oracle = BilevelOracle(problem)
         let gradients = try GradientSource(oracle, batchSize: nil, seed: 0, method: "BOME")

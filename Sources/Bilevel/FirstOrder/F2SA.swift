@@ -81,7 +81,7 @@ public struct F2SA: HypergradientMethod {
     ///   and step; plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         try requirePositive("F2SA.multiplier (λ)", multiplier)
-        let steps = try problem.firstOrderSteps(innerSteps, method: "F2SA", x: x, y0: y0)
+        let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "F2SA")
         let lambda = multiplier, penaltyEta = penaltyStep ?? eta / (1 + lambda)
         try requirePositive("F2SA.penaltyStep", penaltyEta)

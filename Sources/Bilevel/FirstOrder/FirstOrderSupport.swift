@@ -23,13 +23,12 @@ extension BilevelProblem {
         return eta
     }
 
-    /// Refuses a problem with lower-level `constraints`, which `method` cannot honour.
+    /// `validate(x:y0:for:)` for an outer loop that is not itself a `HypergradientMethod` (scheduled F2SA,
+    /// F³SA, the prox-smoothed penalty, MORBiT), named `loop`: the same checks, constraints refused.
     ///
-    /// - Throws: `BilevelError.invalidArgument` naming the method and what to use instead.
-    func rejectConstraints(method: String, instead: String = "use KKTImplicit or SmoothedImplicit") throws {
-        guard constraints == nil else {
-            throw BilevelError.invalidArgument(name: method, reason: "does not handle lower-level constraints (problem.constraints is set); \(instead)")
-        }
+    /// - Throws: what `validate(x:y0:for:)` throws, `.unsupportedConstraints` naming `loop`.
+    func validate(x: Tensor, y0: Tensor, outerLoop loop: String) throws {
+        try validate(x: x, y0: y0, for: OuterLoop(name: loop))
     }
 
     /// Checks that mini-batches of `batchSize` can be drawn for `lowerBatch`.
@@ -52,12 +51,12 @@ extension BilevelProblem {
     /// `validate(x:y0:)`.
     ///
     /// - Throws: `BilevelError.invalidSteps` for T < 1, plus what `validate` throws.
-    func firstOrderSteps(_ given: Int?, method: String, x: Tensor, y0: Tensor) throws -> Int {
+    func firstOrderSteps(_ given: Int?, for method: some HypergradientMethod, x: Tensor, y0: Tensor) throws -> Int {
         let steps = given ?? innerSteps
-        guard steps >= 1 else { throw BilevelError.invalidSteps(name: "\(method).innerSteps (T)", value: steps, requirement: "T ≥ 1") }
+        guard steps >= 1 else { throw BilevelError.invalidSteps(name: "\(method.name).innerSteps (T)", value: steps, requirement: "T ≥ 1") }
         var checked = self
         checked.innerSteps = steps
-        try checked.validate(x: x, y0: y0)
+        try checked.validate(x: x, y0: y0, for: method)
         return steps
     }
 }
@@ -126,23 +125,37 @@ final class GradientSource {
         return (atY.x - atZ.x, atY.y)
     }
 
-    /// `z_T`: T gradient steps `z ← z − η ∇ᵧf(x, z)` from `y0` (T gradients).
-    func lowerDescent(_ x: Tensor, from y0: Tensor, steps: Int, step eta: Double) throws -> Tensor {
-        try descend(from: y0, steps: steps, step: eta, quantity: "the lower-level iterate z") { z in try lower(x, z).y }
+    /// `z_T`: T gradient steps `z ← z − η ∇ᵧf(x, z)` from `y0` (T gradients), each projected onto the
+    /// feasible set when `projection` is given.
+    func lowerDescent(_ x: Tensor, from y0: Tensor, steps: Int, step eta: Double, onto projection: FeasibleProjection? = nil) throws -> Tensor {
+        try descend(from: y0, steps: steps, step: eta, quantity: "the lower-level iterate z", onto: projection) { z in try lower(x, z).y }
     }
 }
 
-/// `steps` iterations `y ← y − step · direction(y)` from `y0`, on constants.
+/// `steps` iterations `y ← y − step · direction(y)` from `y0`, on constants; with `projection`, each
+/// iterate is projected onto the feasible set (`y ← Π(y − step · direction(y))`).
 ///
 /// - Throws: `BilevelError.nonFinite` naming `quantity` and the first step that produced NaN/Inf, plus
-///   what `direction` throws.
+///   what `direction` and the projection throw.
 func descend(
-    from y0: Tensor, steps: Int, step: Double, quantity: String, _ direction: (Tensor) throws -> Tensor
+    from y0: Tensor, steps: Int, step: Double, quantity: String, onto projection: FeasibleProjection? = nil,
+    _ direction: (Tensor) throws -> Tensor
 ) throws -> Tensor {
     var y = y0.detached
     for t in 0..<steps {
         y = (y - step * (try direction(y))).detached
-        if y.hasNonFinite { throw BilevelError.nonFinite(quantity: quantity, step: t + 1) }
+        try requireFinite(y, quantity, step: t + 1)
+        if let projection { y = try projection.project(y) }
     }
     return y
+}
+
+/// An outer loop's name for the shared validation; it honours no constraints and is not a hypergradient
+/// method (asking it for one throws).
+private struct OuterLoop: HypergradientMethod {
+    let name: String
+
+    func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
+        throw BilevelError.invalidArgument(name: name, reason: "is an outer loop; call its minimize, not hypergradient")
+    }
 }

@@ -21,7 +21,13 @@
 /// Cost: `T + 2K + 1` gradients (T for z_T; the first y-step reuses the two gradients at `(x, y0)`), no
 /// second-order products; memory O(|x| + |y|). Use it as the simplest fully first-order method with a
 /// fixed penalty. The diagnostics note γ, the steps and the gap `f(x, y0) − f(x, z_T)`.
-public struct PBGD: HypergradientMethod {
+///
+/// With `problem.constraints` (linear, `y ∈ Y(x)`), PBGD is projected (seed 000's projection for
+/// constrained lower levels): y0 is first projected onto Y(x), every z-step and y-step is followed by the
+/// Euclidean projection Π onto Y(x) (`FeasibleProjection`), and `∇v(x)` gains the constraint term of
+/// Danskin's theorem, `∇ₓ[λᵀ(E(x) z − e(x)) + μᵀ(G(x) z − h(x))]`, with the multipliers read off the
+/// projection at z_T (zero for constraints that do not depend on x).
+public struct PBGD: HypergradientMethod, Sendable {
     /// The penalty weight γ > 0.
     public var penalty: Double
     /// The steps K ≥ 1 on y taken per call.
@@ -35,6 +41,9 @@ public struct PBGD: HypergradientMethod {
 
     /// `"PBGD"`.
     public var name: String { "PBGD" }
+
+    /// `true`: z and y are projected onto the feasible set (see the type's documentation).
+    public var honoursConstraints: Bool { true }
 
     /// PBGD with penalty γ (see the type's documentation for the other parameters).
     public init(penalty: Double, penaltySteps: Int = 1, penaltyStep: Double? = nil, innerSteps: Int? = nil, innerStep: Double? = nil) {
@@ -52,20 +61,24 @@ public struct PBGD: HypergradientMethod {
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         try requirePositive("PBGD.penalty (γ)", penalty)
         guard penaltySteps >= 1 else { throw BilevelError.invalidSteps(name: "PBGD.penaltySteps (K)", value: penaltySteps, requirement: "K ≥ 1") }
-        let steps = try problem.firstOrderSteps(innerSteps, method: "PBGD", x: x, y0: y0)
+        let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "PBGD")
         let gamma = penalty, alpha = penaltyStep ?? eta / (1 + gamma)
         try requirePositive("PBGD.penaltyStep (α)", alpha)
         let oracle = BilevelOracle(problem)
         let gradients = try GradientSource(oracle, batchSize: nil, seed: 0, method: "PBGD")
+        let projection = try problem.constraints.map { try FeasibleProjection($0, at: x, like: y0) }
         return try timed(oracle) { diagnostics in
-            let y = y0.detached
-            let z = try gradients.lowerDescent(x, from: y, steps: steps, step: eta)
-            let upper = try gradients.upper(x, y), gap = try gradients.valueGap(x, y, z)
+            let y = try projection?.project(y0.detached) ?? y0.detached
+            let z = try gradients.lowerDescent(x, from: y, steps: steps, step: eta, onto: projection)
+            let upper = try gradients.upper(x, y)
+            var gap = try gradients.valueGap(x, y, z)
+            if let projection { gap.x = gap.x - (try projection.valueGradientCorrection(oracle, x, at: z, step: eta)) }
             // The first y-step reuses the gradients at (x, y0); the remaining K − 1 take fresh ones.
-            let first = y - alpha * (upper.y + gamma * gap.y)
-            guard !first.hasNonFinite else { throw BilevelError.nonFinite(quantity: "PBGD's penalty iterate y", step: 1) }
-            let next = try descend(from: first, steps: penaltySteps - 1, step: alpha, quantity: "PBGD's penalty iterate y (steps after the first)") { y in
+            let step = y - alpha * (upper.y + gamma * gap.y)
+            try requireFinite(step, "PBGD's penalty iterate y", step: 1)
+            let first = try projection?.project(step) ?? step
+            let next = try descend(from: first, steps: penaltySteps - 1, step: alpha, quantity: "PBGD's penalty iterate y (steps after the first)", onto: projection) { y in
                 try gradients.upper(x, y).y + gamma * gradients.lower(x, y).y
             }
             diagnostics.innerSteps = steps

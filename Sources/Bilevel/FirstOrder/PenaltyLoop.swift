@@ -182,8 +182,8 @@ final class PenaltyGradients {
 /// shared by the difference), every h a `MomentumEstimate` with weight `momentum(k)` (plain gradients
 /// when `momentum` is nil). y and z are never restarted.
 ///
-/// - Throws: `BilevelError.invalidSteps` for K < 1 or T < 1, `.invalidArgument` for the schedule, the
-///   batch size or lower-level constraints, `.shapeMismatch` when `z0` is not shaped like `y0` or the projection changes x's shape,
+/// - Throws: `BilevelError.invalidSteps` for K < 1 or T < 1, `.invalidArgument` for the schedule or the
+///   batch size, `.unsupportedConstraints` for lower-level constraints, `.shapeMismatch` when `z0` is not shaped like `y0` or the projection changes x's shape,
 ///   `.nonFinite` naming the iterate and outer step.
 func runPenaltyLoop(
     _ problem: BilevelProblem, schedule: PenaltySchedule, innerSteps: Int, momentum: ((Int) -> Double)?,
@@ -193,8 +193,7 @@ func runPenaltyLoop(
     guard steps >= 1 else { throw BilevelError.invalidSteps(name: "\(method) outer steps (K)", value: steps, requirement: "K ≥ 1") }
     guard innerSteps >= 1 else { throw BilevelError.invalidSteps(name: "\(method).innerSteps (T)", value: innerSteps, requirement: "T ≥ 1") }
     try schedule.validate(method: method)
-    try problem.rejectConstraints(method: method)
-    try problem.validate(x: x0, y0: y0)
+    try problem.validate(x: x0, y0: y0, outerLoop: method)
     if let z0, z0.shape != y0.shape { throw BilevelError.shapeMismatch(name: "\(method) z0", expected: y0.shape, actual: z0.shape) }
     let start = DispatchTime.now().uptimeNanoseconds
     let oracle = BilevelOracle(problem)

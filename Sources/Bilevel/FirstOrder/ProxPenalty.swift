@@ -81,15 +81,14 @@ public struct ProxPenalty {
 
     /// Runs K outer steps from `(x0, y0, z0)` (z0 defaults to y0), projecting x with `projection`.
     ///
-    /// - Throws: `BilevelError.invalidArgument` for `problem.constraints` (use `lowerProjection`), a constant ≤ 0, β₀ > 1, a negative exponent, k₀ < 1 or a
+    /// - Throws: `BilevelError.unsupportedConstraints` for `problem.constraints` (use `lowerProjection`); `.invalidArgument` for a constant ≤ 0, β₀ > 1, a negative exponent, k₀ < 1 or a
     ///   bad batch size; `.invalidSteps` for K < 1 or T < 1; `.shapeMismatch`; `.nonFinite` naming the
     ///   iterate and step.
     public func minimize(
         _ problem: BilevelProblem, from x0: Tensor, y0: Tensor, z0: Tensor? = nil, steps: Int, projection: ((Tensor) -> Tensor)? = nil
     ) throws -> PenaltyTrajectory {
         try validate(steps: steps)
-        try problem.rejectConstraints(method: name, instead: "give a box or other convex set as lowerProjection, or use KKTImplicit or SmoothedImplicit")
-        try problem.validate(x: x0, y0: y0)
+        try problem.validate(x: x0, y0: y0, outerLoop: name)
         if let z0, z0.shape != y0.shape { throw BilevelError.shapeMismatch(name: "\(name) z0", expected: y0.shape, actual: z0.shape) }
         let start = DispatchTime.now().uptimeNanoseconds
         let oracle = BilevelOracle(problem)

@@ -7,7 +7,7 @@
 /// stopping when `‖rₖ‖ / ‖b‖ ≤ tolerance` or after `maxIterations` products with H. One HVP per
 /// iteration; the reported residual is the recursive `‖rₖ‖ / ‖b‖` (no extra product). Stops early,
 /// unconverged, with a note if it meets non-positive curvature `pᵀHp ≤ 0` (H not positive definite).
-public struct ConjugateGradient: HessianInverseSolver {
+public struct ConjugateGradient: HessianInverseSolver, Sendable {
     /// The iteration cap (products with H).
     public var maxIterations: Int
     /// The relative residual `‖H v − b‖ / ‖b‖` at which it stops.
@@ -27,14 +27,16 @@ public struct ConjugateGradient: HessianInverseSolver {
 
     /// Solves `H v = b` (see the type's documentation).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for `maxIterations < 1` or a negative tolerance;
+    /// - Throws: `BilevelError.invalidArgument` for `maxIterations < 1` or a negative tolerance, `.nonFinite`
+    ///   for a right-hand side with NaN/Inf;
     ///   `.didNotConverge` when strict and the cap is hit above the tolerance.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         guard maxIterations >= 1 else { throw BilevelError.invalidArgument(name: "ConjugateGradient.maxIterations", reason: "must be ≥ 1, got \(maxIterations)") }
         guard tolerance >= 0 else { throw BilevelError.invalidArgument(name: "ConjugateGradient.tolerance", reason: "must be ≥ 0, got \(tolerance)") }
+        try requireFinite(b, "the right-hand side b of the cg solve")
         let normB = b.squaredNorm().scalar.squareRoot()
         var v = Tensor(zeros: b.shape)
-        guard normB > 0 else { return LinearSolution(solution: v, iterations: 0, residual: 0, converged: true) }
+        guard normB > 0 else { return LinearSolution(solution: v, iterations: 0, residual: 0, converged: true, tolerance: tolerance) }
         var r = b, p = b, rr = normB * normB
         var iterations = 0, notes: [String] = []
         while iterations < maxIterations && rr.squareRoot() / normB > tolerance {
@@ -57,7 +59,7 @@ public struct ConjugateGradient: HessianInverseSolver {
         if !converged && strict {
             throw BilevelError.didNotConverge(solver: name, iterations: iterations, residual: residual, tolerance: tolerance)
         }
-        return LinearSolution(solution: v, iterations: iterations, residual: residual, converged: converged, notes: notes)
+        return LinearSolution(solution: v, iterations: iterations, residual: residual, converged: converged, tolerance: tolerance, notes: notes)
     }
 }
 

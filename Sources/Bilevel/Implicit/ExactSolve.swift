@@ -6,7 +6,7 @@
 /// Cost: n HVPs, O(n³) flops and O(n²) memory, plus one HVP for the reported residual. Use it for small
 /// inner problems and as the reference the iterative solvers are checked against.
 /// Precondition: H is nonsingular (the LU message names the zero pivot).
-public struct ExactSolve: HessianInverseSolver {
+public struct ExactSolve: HessianInverseSolver, Sendable {
     /// `"exact"`.
     public var name: String { "exact" }
 

@@ -7,7 +7,7 @@
 /// per iteration after the first (`H v₀ = 0`), plus one to measure the final residual. Converges for `0 < α < 2/λ_max(H)` at rate
 /// `1 − α λ_min`. From `v₀ = 0`, k iterations equal a k-term Neumann series; use this form when a
 /// tolerance-based stop is wanted.
-public struct FixedPointSolver: HessianInverseSolver {
+public struct FixedPointSolver: HessianInverseSolver, Sendable {
     /// The iteration cap (products with H).
     public var iterations: Int
     /// The step α.

@@ -7,7 +7,7 @@
 /// `∇²ᵧᵧf = λ I` (e.g. an isotropic ridge penalty dominating the lower loss); otherwise a crude,
 /// biased, but very cheap surrogate whose quality `compareWith` measures against a CG solve. With a
 /// constrained lower level (`KKTImplicit`) it approximates the reduced Hessian by λ on the null space.
-public struct HessianFree: HessianInverseSolver {
+public struct HessianFree: HessianInverseSolver, Sendable {
     /// The curvature λ > 0 assumed for every direction.
     public var lambda: Double
     /// A reference solver to measure the approximation against (`referenceError`), or `nil`.

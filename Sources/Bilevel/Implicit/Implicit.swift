@@ -46,7 +46,7 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         let budget = maxInnerSteps ?? problem.innerSteps
         var checked = problem
         checked.innerSteps = budget
-        try checked.validate(x: x, y0: y0)
+        try checked.validate(x: x, y0: y0, for: self)
         if let innerTolerance, !(innerTolerance >= 0) {
             throw BilevelError.invalidArgument(name: "innerTolerance", reason: "must be ≥ 0, got \(innerTolerance)")
         }
@@ -88,6 +88,7 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         guard y.count > 0 else { throw BilevelError.emptyTensor(name: "innerSolution") }
         guard !x.hasNonFinite else { throw BilevelError.nonFinite(quantity: "x", step: nil) }
         guard !y.hasNonFinite else { throw BilevelError.nonFinite(quantity: "innerSolution", step: nil) }
+        try problem.requireConstraintSupport(by: self)
         let oracle = BilevelOracle(problem)
         return try timed(oracle) { diagnostics in (try implicitTerm(oracle, x, y.detached, &diagnostics), y) }
     }
@@ -99,3 +100,6 @@ public struct Implicit<Solver: HessianInverseSolver>: HypergradientMethod {
         return upper.x - oracle.lowerMixedProduct(x, y, v)
     }
 }
+
+/// Sendable when its solver is (every solver of the package is).
+extension Implicit: Sendable where Solver: Sendable {}

@@ -6,7 +6,7 @@
 /// K − 1 HVPs (`iterations == K − 1`), plus one to measure the reported residual. The truncation error
 /// is `α Σ_{k≥K} (I − αH)^k b`, which decays like `(1 − α λ_min)^K`. Use it as a cheap, fixed-cost,
 /// differentiable-friendly approximate inverse when a fixed budget matters more than accuracy.
-public struct NeumannSeries: HessianInverseSolver {
+public struct NeumannSeries: HessianInverseSolver, Sendable {
     /// The number K of series terms (K − 1 products with H).
     public var terms: Int
     /// The step α (needs `α < 2/λ_max(H)` to converge).

@@ -45,11 +45,10 @@ public struct StochasticImplicit: HypergradientMethod {
 
     /// The estimate at `x`, SGD from `y0`; `innerSolution` is y_T.
     ///
-    /// - Throws: `BilevelError.invalidArgument` for lower-level constraints, a bad batch size (or no `lowerBatch`), a step ≤ 0 or a
+    /// - Throws: `BilevelError.unsupportedConstraints` for lower-level constraints; `.invalidArgument` for a bad batch size (or no `lowerBatch`), a step ≤ 0 or a
     ///   missing step, K < 1; `.invalidSteps` for T < 1; `.nonFinite` naming the SGD step or the series.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.rejectConstraints(method: "StochasticImplicit")
-        let steps = try problem.firstOrderSteps(innerSteps, method: "StochasticImplicit", x: x, y0: y0)
+        let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "StochasticImplicit")
         let alpha = neumannStep ?? eta
         try requirePositive("StochasticImplicit.neumannStep (α)", alpha)

@@ -5,7 +5,8 @@
 ///     k_j ~ uniform{0, …, K−1},   v̂ = (α K / J) Σ_{j=1..J} (I − α H_{j,k_j}) ⋯ (I − α H_{j,1}) b,
 ///
 /// with `H_{j,i} = H` (full Hessian-vector products), or — with `batchSize` — the Hessian of
-/// `problem.lowerBatch` on a fresh mini-batch for every factor. Since `E[K · 1{k_j = k}] = 1` and the
+/// `problem.lowerBatch` on a fresh mini-batch for every factor (projected onto the null space of the
+/// active constraints like the full product, `LinearSystem.applyBatch`, when `KKTImplicit` uses it). Since `E[K · 1{k_j = k}] = 1` and the
 /// factors are independent with mean `I − αH` (a uniform mini-batch's mean loss is unbiased for f when f is
 /// the mean of the per-sample losses, as for P3), `E[v̂] = v_K`. All randomness comes from
 /// `SeededGenerator(seed:)`, created afresh in every `solve`: the same seed gives the same output (vary the
@@ -19,7 +20,7 @@
 ///
 /// Cost: `Σ_j k_j` HVPs (`iterations`), plus one full HVP for the reported residual. The notes list the
 /// drawn truncations.
-public struct StochasticNeumann: HessianInverseSolver {
+public struct StochasticNeumann: HessianInverseSolver, Sendable {
     /// The number K of series terms the estimate is unbiased for.
     public var terms: Int
     /// The step α (needs `α < 2/λ_max(H)` for the series to converge).
@@ -55,8 +56,7 @@ public struct StochasticNeumann: HessianInverseSolver {
         var generator = SeededGenerator(seed: seed)
         func product(_ u: Tensor) throws -> Tensor {
             guard let batchSize else { return system.apply(u) }
-            return try system.oracle.lowerBatchHVP(
-                system.x, system.y, u, indices: generator.sample(batchSize, from: problem.lowerSampleCount))
+            return try system.applyBatch(u, indices: generator.sample(batchSize, from: problem.lowerSampleCount))
         }
         var accumulated = Tensor(zeros: b.shape), truncations: [Int] = []
         for _ in 0..<samples {

@@ -56,7 +56,7 @@ public struct MORBiT<Solver: HessianInverseSolver> {
 
     /// Runs K steps from θ0, the φ_i from `y0s`, and λ from `weights` (default uniform).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for no tasks, a task with lower-level constraints, a count of `y0s` or `weights` that does not
+    /// - Throws: `BilevelError.unsupportedConstraints` for a task with lower-level constraints; `.invalidArgument` for no tasks, a count of `y0s` or `weights` that does not
     ///   match, steps ≤ 0 (γ < 0), weights off the simplex; `.invalidSteps` for K < 1; `.shapeMismatch`
     ///   when the projection changes θ's shape; `.nonFinite` naming the step; and what the solver throws.
     public func minimize(
@@ -76,8 +76,7 @@ public struct MORBiT<Solver: HessianInverseSolver> {
             throw BilevelError.invalidArgument(name: "MORBiT weights", reason: "\(lambda) is not a point of the simplex over \(tasks.count) tasks")
         }
         for (task, y0) in zip(tasks, y0s) {
-            try task.validate(x: x0, y0: y0)
-            try task.rejectConstraints(method: "MORBiT")
+            try task.validate(x: x0, y0: y0, outerLoop: name)
         }
         let implicit = Implicit(solver: solver)
         var x = x0.detached, ys = y0s.map(\.detached), worst: [Double] = []

@@ -1,5 +1,5 @@
 /// The record of an outer optimisation run by `minimize`.
-public struct OuterTrajectory {
+public struct OuterTrajectory: Sendable {
     /// `F(x_k, ŷ_k)` at every outer step k, with ŷ_k the method's inner solution at `x_k`.
     public var upperValues: [Double] = []
     /// `‖g_k‖₂`, the norm of the hypergradient estimate at every outer step.
@@ -18,7 +18,8 @@ public struct OuterTrajectory {
 ///
 /// where `update` is the optimizer's rule and P the optional projection onto the feasible upper set.
 /// With `warmStart`, each inner loop starts from the previous inner solution (`y_start = ŷ_{k−1}`),
-/// otherwise always from `y0`.
+/// otherwise always from `y0`; a problem with an `initialization` starts every inner loop from
+/// `initialization(x_k)` instead (and ignores both).
 ///
 /// - Parameters:
 ///   - problem: the bilevel problem.
@@ -58,7 +59,8 @@ public func minimize(
     var x = x0.detached, yStart = y0.detached
     var trajectory = OuterTrajectory(x: x, innerSolution: yStart)
     for k in 0..<steps {
-        let result = try methodAtStep(k).hypergradient(of: problem, at: x, from: yStart)
+        let start = problem.initialization.map { $0(x).detached } ?? yStart
+        let result = try methodAtStep(k).hypergradient(of: problem, at: x, from: start)
         let g = result.hypergradient
         guard !g.hasNonFinite else { throw BilevelError.nonFinite(quantity: "the hypergradient at outer step \(k + 1)", step: nil) }
         trajectory.upperValues.append(problem.upper(x, result.innerSolution).scalar)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The update rule of the outer (upper-level) loop, applied to the hypergradient `g_k`.
-public enum OuterOptimizer {
+public enum OuterOptimizer: Sendable {
     /// `x_{k+1} = x_k − α g_k`.
     case gradientDescent(step: Double)
     /// Adam (Kingma & Ba 2015): `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`,
@@ -27,7 +27,7 @@ public enum OuterOptimizer {
 
 /// The running state of an `OuterOptimizer` (Adam's moments and step count), for outer loops written by
 /// hand (e.g. meta-learning, where every step sees a new batch of problems) as well as `minimize`.
-public struct OuterOptimizerState {
+public struct OuterOptimizerState: Sendable {
     /// The update rule.
     public let optimizer: OuterOptimizer
     private var firstMoment: Tensor?

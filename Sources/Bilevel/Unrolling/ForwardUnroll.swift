@@ -1,15 +1,16 @@
 /// Forward-mode differentiation of the unrolled inner loop (FAD; Liu et al. 2021 (survey), eqs. 15–17 and Alg. 2):
 ///
-///     Z_0 = 0,   Z_t = A_t Z_{t−1} + B_t,   ∇F(x) ≈ ∇ₓF(x, y_T) + Z_Tᵀ ∇ᵧF(x, y_T),
+///     Z_0 = ∂s_0/∂x,   Z_t = A_t Z_{t−1} + B_t,   ∇F(x) ≈ ∇ₓF(x, y_T) + Z_Tᵀ ∇ᵧF(x, y_T),
 ///
 /// where `Z_t = ∂s_t/∂x` is carried as one state tangent per coordinate of x and `A_t Z + B_t` of column
 /// i is one JVP of the step in the direction `(Z_i, e_i)`; the y part of each column is read through the
-/// (linear) `dynamics.iterate`. It is the exact derivative of `x ↦ F(x, y_T(x))`, equal to RAD.
+/// (linear) `dynamics.iterate`. `Z_0` is zero unless y0 depends on x (`BilevelProblem.initialization`),
+/// when its columns are JVPs of `x ↦ s_0(x)`. It is the exact derivative of `x ↦ F(x, y_T(x))`, equal to RAD.
 ///
 /// Cost: `d·T` step JVPs for `d = x.count` (`counts.jvps == d·T`), one upper gradient; memory
 /// O(d·|s|) independent of T (the trajectory is never stored). Use it when x has few coordinates and T
 /// is long (the hyperparameter case), where RAD's O(T·|s|) memory is the limit.
-public struct ForwardUnroll: HypergradientMethod {
+public struct ForwardUnroll: HypergradientMethod, Sendable {
     /// `"FAD"`.
     public var name: String { "FAD" }
 
@@ -21,13 +22,14 @@ public struct ForwardUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidSteps` (T < 1), `.nonFinite` naming the inner step,
     ///   `.shapeMismatch` when Ψ changes the state's shape.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
+        try problem.checkStart(x, y0)
         let oracle = BilevelOracle(problem)
         let dynamics = problem.dynamics, d = x.count
         return try timed(oracle) { diagnostics in
             var state = dynamics.initialState(y0)
-            var columns = [Tensor](repeating: Tensor(zeros: state.shape), count: d)
             let basis = (0..<d).map { i in Tensor(shape: x.shape) { $0 == i ? 1 : 0 } }
+            var columns = basis.map { problem.startTangent(x, direction: $0, like: state) }
             for t in 1...problem.innerSteps {
                 var next = state
                 for i in 0..<d {

@@ -10,7 +10,7 @@
 /// Cost: four gradients (`counts.gradients == 4`), no second-order products; memory O(|y|). Use it when
 /// second-order products are unavailable or too expensive and a short-horizon estimate suffices.
 /// Needs `.gradientDescent` inner dynamics; `problem.innerSteps` is not used (always one step).
-public struct OneStage: HypergradientMethod {
+public struct OneStage: HypergradientMethod, Sendable {
     /// The difference step ε along `∇ᵧF`, or `nil` for `ε = 0.01 / ‖∇ᵧF‖` (so `‖y± − y_0‖ = 0.01`).
     public var epsilon: Double?
 
@@ -22,12 +22,16 @@ public struct OneStage: HypergradientMethod {
 
     /// The one-stage hypergradient at `x` from `y0` (see the type's documentation).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for non-gradient-descent dynamics or `ε ≤ 0`,
+    /// - Throws: `BilevelError.invalidArgument` for non-gradient-descent dynamics, an x-dependent start
+    ///   (`initialization`) or `ε ≤ 0`,
     ///   `.nonFinite` if the step overflows, plus what `validate` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try problem.validate(x: x, y0: y0)
+        try problem.validate(x: x, y0: y0, for: self)
         guard case let .gradientDescent(eta) = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "OneStage dynamics", reason: "the one-stage estimate needs .gradientDescent inner dynamics, got \(problem.dynamics)")
+        }
+        guard problem.initialization == nil else {
+            throw BilevelError.invalidArgument(name: "OneStage with BilevelProblem.initialization", reason: "the one-stage estimate treats y0 as a constant, but this problem's start depends on x; use ReverseUnroll or FirstOrderUnroll, which include ∂y0/∂x")
         }
         if let epsilon, !(epsilon > 0) { throw BilevelError.invalidArgument(name: "OneStage.epsilon", reason: "must be > 0, got \(epsilon)") }
         let oracle = BilevelOracle(problem)
@@ -35,6 +39,7 @@ public struct OneStage: HypergradientMethod {
             let y1 = y0.detached - eta * oracle.lowerGradients(x, y0).y
             guard !y1.hasNonFinite else { throw BilevelError.nonFinite(quantity: "the inner iterate", step: 1) }
             let upper = oracle.upperGradients(x, y1)
+            try requireFinite(upper.y, "∇ᵧF(x, y₁)")
             let norm = upper.y.squaredNorm().scalar.squareRoot()
             diagnostics.innerSteps = 1
             guard norm > 0 else { return (upper.x, y1) }

@@ -9,7 +9,7 @@
 /// Cost: T forward steps plus T step VJPs (`counts.vjps == T`), one upper gradient; memory O(T·|s|) for
 /// the stored trajectory `s_0 … s_T`. Use it when T is moderate and the exact derivative of the finite
 /// loop is wanted; see `TruncatedReverseUnroll` to bound memory and `ForwardUnroll` when x is small.
-public struct ReverseUnroll: HypergradientMethod {
+public struct ReverseUnroll: HypergradientMethod, Sendable {
     /// `"RAD"`.
     public var name: String { "RAD" }
 
@@ -21,6 +21,6 @@ public struct ReverseUnroll: HypergradientMethod {
     /// - Throws: `BilevelError.invalidSteps` (T < 1), `.nonFinite` naming the inner step,
     ///   `.shapeMismatch` when Ψ changes the state's shape.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: max(problem.innerSteps, 1))
+        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: max(problem.innerSteps, 1), method: self)
     }
 }

@@ -8,7 +8,7 @@
 /// Use it for sign-SGD inner loops, where it is the exact (first-order) unrolled derivative. Needs
 /// `.signGradientDescent` dynamics: for other dynamics the same term is `FirstOrderUnroll`, a biased
 /// first-order estimate.
-public struct SignUnroll: HypergradientMethod {
+public struct SignUnroll: HypergradientMethod, Sendable {
     /// `"sign-GU"`.
     public var name: String { "sign-GU" }
 
@@ -23,6 +23,7 @@ public struct SignUnroll: HypergradientMethod {
         guard case .signGradientDescent = problem.dynamics else {
             throw BilevelError.invalidArgument(name: "SignUnroll dynamics", reason: "needs .signGradientDescent inner dynamics, got \(problem.dynamics)")
         }
+        try problem.validate(x: x, y0: y0, for: self)
         return try FirstOrderUnroll().hypergradient(of: problem, at: x, from: y0)
     }
 }

@@ -6,7 +6,7 @@
 /// The first `T − M` steps run without recording, so only `M + 1` states are stored. `M = T` is exactly
 /// `ReverseUnroll` (the same backward loop runs); smaller M trades bias (which vanishes geometrically when
 /// Ψ is a contraction) for O(M·|s|) memory and M step VJPs (`counts.vjps == M`).
-public struct TruncatedReverseUnroll: HypergradientMethod {
+public struct TruncatedReverseUnroll: HypergradientMethod, Sendable {
     /// The number M of final inner steps differentiated through (1 ≤ M ≤ T).
     public var truncation: Int
 
@@ -20,6 +20,6 @@ public struct TruncatedReverseUnroll: HypergradientMethod {
     ///
     /// - Throws: `BilevelError.invalidSteps` when `M < 1` or `M > T`, and everything `ReverseUnroll` throws.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
-        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: truncation)
+        try reverseUnrolledHypergradient(of: problem, at: x, from: y0, truncation: truncation, method: self)
     }
 }

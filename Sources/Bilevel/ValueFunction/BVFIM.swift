@@ -25,7 +25,7 @@ import Foundation
 /// it when the lower level may have several minimisers or no usable Hessian; run it in the outer loop with
 /// decreasing parameters (`minimize(…, methodAtStep: { k in BVFIM(scale: s₀ · 0.5^k) })`). A constrained
 /// lower level is rejected.
-public struct BVFIM: HypergradientMethod {
+public struct BVFIM: HypergradientMethod, Sendable {
     /// μ₁ > 0, the ridge of the regularised value function (eq. 34).
     public var lowerRegularization: Double
     /// μ₂ > 0, the shift that keeps the barrier's domain open at the lower solution (eq. 34).
@@ -70,18 +70,15 @@ public struct BVFIM: HypergradientMethod {
 
     /// `∇φ(x)` of eq. 35 (see the type's documentation); `innerSolution` is the barrier minimiser y_τ.
     ///
-    /// - Throws: `BilevelError.invalidArgument` for a non-positive parameter, a missing η or a constrained
-    ///   lower level; `.invalidSteps` for Q₁ or Q₂ < 1; `.nonFinite` naming the loop and step.
+    /// - Throws: `BilevelError.invalidArgument` for a non-positive parameter or a missing η,
+    ///   `.unsupportedConstraints` for a constrained lower level; `.invalidSteps` for Q₁ or Q₂ < 1; `.nonFinite` naming the loop and step.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         for (name, value) in [("lowerRegularization (μ₁)", lowerRegularization), ("valueShift (μ₂)", valueShift),
                               ("upperRegularization (θ)", upperRegularization), ("barrier (τ)", barrier), ("tolerance", tolerance)] {
             try requirePositive("BVFIM.\(name)", value)
         }
-        guard problem.constraints == nil else {
-            throw BilevelError.invalidArgument(name: "BVFIM", reason: "does not handle lower-level constraints (problem.constraints is set); use KKTImplicit or SmoothedImplicit")
-        }
         guard barrierIterations >= 1 else { throw BilevelError.invalidSteps(name: "BVFIM.barrierIterations (Q₂)", value: barrierIterations, requirement: "Q₂ ≥ 1") }
-        let q1 = try problem.firstOrderSteps(lowerIterations, method: "BVFIM", x: x, y0: y0)
+        let q1 = try problem.firstOrderSteps(lowerIterations, for: self, x: x, y0: y0)
         let eta = try problem.firstOrderStep(innerStep, method: "BVFIM")
         let (mu1, mu2, theta, tau) = (lowerRegularization, valueShift, upperRegularization, barrier)
         let oracle = BilevelOracle(problem)
@@ -109,6 +106,7 @@ public struct BVFIM: HypergradientMethod {
             }
             var y = z, step = eta, barrierSteps = 0, recentValues = [barrierValue(z)]
             var g = barrierGradient(y), norm = g.squaredNorm().scalar.squareRoot()
+            try requireFinite(g, "BVFIM's barrier gradient ∇ᵧF + θy + τ∇ᵧf/(ψ − f) at the start y = z")
             while barrierSteps < barrierIterations && norm > tolerance {
                 // Nonmonotone Armijo test against the largest of the last 10 values (Grippo et al.), so the
                 // Barzilai–Borwein steps below are not cut back on this ill-conditioned barrier.

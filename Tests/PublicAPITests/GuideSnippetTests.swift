@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import AutoDiff
+import AutoDiff
 
 /// Compiles and runs every snippet of Docs/guide.md (copied verbatim; `DocSnippetTests` checks that
 /// each block of the page appears here), then checks its numbers.
