@@ -10,9 +10,9 @@ import CKernels
 /// instruction sets the last bits may differ (fused multiply-adds round once instead of twice, and the
 /// vector width changes how a dot product's lanes are added). The portable kernels never fuse, so they
 /// give the same bits on every machine.
-enum KernelDispatch {
+public enum KernelDispatch {
     /// An instruction set the kernels are compiled for.
-    enum InstructionSet: Int32, CaseIterable, Sendable {
+    public enum InstructionSet: Int32, CaseIterable, Sendable {
         /// Two-double vectors, no fused multiply-add (any x86-64 or arm64 CPU).
         case portable = 0
         /// Four-double vectors with fused multiply-adds.
@@ -22,17 +22,17 @@ enum KernelDispatch {
     }
 
     /// The widest instruction set this CPU runs.
-    static var best: InstructionSet { InstructionSet(rawValue: ckernels_best_isa())! }
+    public static var best: InstructionSet { InstructionSet(rawValue: ckernels_best_isa())! }
 
     /// The instruction set in use; setting it (clamped to `best`) is for tests that compare the paths in
     /// one process, and must not race with running kernels.
-    static var active: InstructionSet {
+    public static var active: InstructionSet {
         get { InstructionSet(rawValue: ckernels_active_isa())! }
         set { _ = ckernels_set_isa(newValue.rawValue) }
     }
 
     /// Runs `body` with the kernels switched to `isa`, then restores the previous choice.
-    static func with<Result>(_ isa: InstructionSet, _ body: () throws -> Result) rethrows -> Result {
+    public static func with<Result>(_ isa: InstructionSet, _ body: () throws -> Result) rethrows -> Result {
         let previous = active
         active = isa
         defer { active = previous }

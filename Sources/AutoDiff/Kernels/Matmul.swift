@@ -56,16 +56,30 @@ enum MatmulKernel {
             }
         }
         if transposeA && a == b && m == n { return gram(m: m, k: k, a, c, work: work) }
-        let lda = transposeA ? m : k, ldb = transposeB ? k : n
+        multiplyAdd(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                    a: a, lda: transposeA ? m : k, b: b, ldb: transposeB ? k : n, beta: 0, c: c, ldc: n)
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C` (`beta` 0 or 1) on strided row-major blocks (leading
+    /// dimensions `lda`, `ldb`, `ldc`), split into one block of C's rows per core, or of its columns when
+    /// C is wider than tall, for large products. Every entry of C sums over k in the same order whatever
+    /// the split.
+    static func multiplyAdd(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        guard m > 0 && n > 0 else { return }
+        let work = m * n * k
         if m >= n {
             split(m, work) { rows in
-                let rowsOfA = transposeA ? a + rows.lowerBound : a + rows.lowerBound * k
-                ckernels_gemm(transposeA, transposeB, rows.count, n, k, 1, rowsOfA, lda, b, ldb, 0, c + rows.lowerBound * n, n)
+                let rowsOfA = transposeA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                ckernels_gemm(transposeA, transposeB, rows.count, n, k, alpha, rowsOfA, lda, b, ldb, beta, c + rows.lowerBound * ldc, ldc)
             }
         } else {
             split(n, work) { columns in
-                let columnsOfB = transposeB ? b + columns.lowerBound * k : b + columns.lowerBound
-                ckernels_gemm(transposeA, transposeB, m, columns.count, k, 1, a, lda, columnsOfB, ldb, 0, c + columns.lowerBound, n)
+                let columnsOfB = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+                ckernels_gemm(transposeA, transposeB, m, columns.count, k, alpha, a, lda, columnsOfB, ldb, beta, c + columns.lowerBound, ldc)
             }
         }
     }
