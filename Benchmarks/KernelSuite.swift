@@ -29,7 +29,7 @@ enum KernelSuite {
         let size = "\(rows)x\(columns)"
         func rate(_ method: String, bytes: Double, _ body: () -> [Double]) {
             guard let ms = bench.measure("kernels", method, size: size, body) else { return }
-            bench.notes.append(String(format: "kernels %@ %@: %.1f GB/s", method, size, bytes / ms / 1e3))
+            bench.notes.append(String(format: "kernels %@ %@: %.1f GB/s", method, size, bytes / ms / 1e6))
         }
         rate("memory-copy (read + write)", bytes: 2 * megabytes * 1e6) { var copy = a.scalars; copy[0] += 1; return [copy[0]] }
         for (name, isa) in paths {

@@ -46,12 +46,6 @@ int ckernels_set_isa(int isa) {
     return active_isa;
 }
 
-long ckernels_normal_block_rows(long d) {
-    // About 128 kB of A per block (half of a small L2), at least 4 and at most 256 rows, a multiple of 4.
-    long rows = 16384 / (d > 0 ? d : 1) / 4 * 4;
-    return rows < 4 ? 4 : (rows > 256 ? 256 : rows);
-}
-
 #if defined(__x86_64__)
 #define DISPATCH(name, arguments)                                        \
     switch (current_isa()) {                                             \
@@ -77,8 +71,8 @@ void ckernels_gemv_transposed(long rows, long width, const double *a, long lda, 
 }
 
 void ckernels_normal_product(long rows, long d, const double *a, long lda, const double *v, const double *b,
-                             double *out, double *scratch) {
-    DISPATCH(normal_product, (rows, d, a, lda, v, b, out, scratch))
+                             double *out) {
+    DISPATCH(normal_product, (rows, d, a, lda, v, b, out))
 }
 
 double ckernels_dot(long n, const double *x, const double *y) { DISPATCH(dot, (n, x, y)) }

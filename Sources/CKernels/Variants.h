@@ -10,8 +10,7 @@
                        double, double *, long);                                                              \
     void gemv_##suffix(long, long, const double *, long, const double *, double *);                          \
     void gemv_transposed_##suffix(long, long, const double *, long, const double *, double *);               \
-    void normal_product_##suffix(long, long, const double *, long, const double *, const double *, double *, \
-                                 double *);                                                                  \
+    void normal_product_##suffix(long, long, const double *, long, const double *, const double *, double *); \
     double dot_##suffix(long, const double *, const double *);                                               \
     double sum_##suffix(long, const double *);                                                               \
     void axpy_##suffix(long, double, const double *, double *);                                              \

@@ -110,19 +110,16 @@ enum MatmulKernel {
     }
 
     /// The fused normal-equation product `out = Aᵀ(A v − b)` (or `AᵀA v` without `b`) of `a` stored
-    /// `rows × columns`, streaming A once per row block held in cache (`ckernels_normal_product`); large
+    /// `rows × columns`, streaming A once (`ckernels_normal_product`: four rows at a time, reused from L1); large
     /// products are cut into row blocks fixed by the shape, summed in block order.
     static func normalProduct(
         rows: Int, columns: Int, a: UnsafePointer<Double>, v: UnsafePointer<Double>, b: UnsafePointer<Double>?,
         out: UnsafeMutablePointer<Double>
     ) {
         guard columns > 0 else { return }
-        let scratchCount = ckernels_normal_block_rows(columns)
         inRowBlocks(rows: rows, width: columns, out, work: 2 * rows * columns) { range, partial in
-            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: scratchCount)
-            defer { scratch.deallocate() }
             ckernels_normal_product(
-                range.count, columns, a + range.lowerBound * columns, columns, v, b.map { $0 + range.lowerBound }, partial, scratch)
+                range.count, columns, a + range.lowerBound * columns, columns, v, b.map { $0 + range.lowerBound }, partial)
         }
     }
 

@@ -40,15 +40,11 @@ void ckernels_gemv(long m, long k, const double *a, long lda, const double *x, d
 /// `y[j] = Σ_{p < rows} x[p] A[p, j]` for `j < width` (`y = Aᵀ x`), overwriting `y`.
 void ckernels_gemv_transposed(long rows, long width, const double *a, long lda, const double *x, double *y);
 
-/// The fused normal-equation product `out = Aᵀ (A v − b)` over the rows `rows` of `A` (`rows × d`,
-/// leading dimension `lda`), or `Aᵀ A v` when `b` is null, overwriting `out` (`d`). `A` is streamed
-/// once: each block of rows held in cache gives `t = A_blk v − b_blk`, then `out += A_blkᵀ t`.
-/// `scratch` holds at least `ckernels_normal_block_rows(d)` doubles.
+/// The fused normal-equation product `out = Aᵀ (A v − b)` over the rows of `A` (`rows × d`, leading
+/// dimension `lda`), or `Aᵀ A v` when `b` is null, overwriting `out` (`d`). `A` is streamed once: four
+/// rows at a time, `t = A₄ v − b₄`, then `out += A₄ᵀ t` while the rows are in L1.
 void ckernels_normal_product(long rows, long d, const double *a, long lda, const double *v, const double *b,
-                             double *out, double *scratch);
-
-/// The rows per cache block of `ckernels_normal_product` for `d` columns.
-long ckernels_normal_block_rows(long d);
+                             double *out);
 
 /// `Σ x[i] y[i]`.
 double ckernels_dot(long n, const double *x, const double *y);
