@@ -12,17 +12,21 @@ enum KernelSuite {
     static func run(_ bench: inout Bench) {
         let paths: [(String, KernelDispatch.InstructionSet)] = [("\(KernelDispatch.active)", KernelDispatch.active), ("portable", .portable)]
         let peak = peakGigaflops()
-        if let peak { bench.notes.append(String(format: "kernels: FMA peak %.1f GFLOP/s assumed (%d cores × 2 FMA units × 4 doubles × 2 flops × %.3f GHz from /proc/cpuinfo)", peak.gigaflops, cores, peak.gigahertz)) }
+        var rates: [String] = []
         for (m, n, k) in [(128, 64, 32), (500, 500, 500), (2000, 500, 500)] {
             let a = Tensor(shape: [m, k]) { sin(0.37 * Double($0)) }, b = Tensor(shape: [k, n]) { cos(0.29 * Double($0)) }
             for (name, isa) in paths {
                 let size = "\(m)x\(n)x\(k)"
                 guard let ms = KernelDispatch.with(isa, { bench.measure("kernels", "gemm-\(name)", size: size) { matmul(a, b).scalars } }) else { continue }
                 let gflops = 2 * Double(m * n * k) / (ms * 1e6)
-                bench.notes.append(String(format: "kernels gemm-%@ %@ (m×n×k): %.1f GFLOP/s%@", name, size, gflops,
-                                          peak.map { String(format: ", %.0f %% of peak", 100 * gflops / $0.gigaflops) } ?? ""))
+                rates.append(String(format: "kernels gemm-%@ %@ (m×n×k): %.1f GFLOP/s%@", name, size, gflops,
+                                    peak.map { String(format: ", %.0f %% of peak", 100 * gflops / $0.gigaflops) } ?? ""))
             }
         }
+        if let peak, !rates.isEmpty {
+            bench.notes.append(String(format: "kernels: FMA peak %.1f GFLOP/s assumed (%d cores × 2 FMA units × 4 doubles × 2 flops × %.3f GHz from /proc/cpuinfo)", peak.gigaflops, cores, peak.gigahertz))
+        }
+        bench.notes += rates
         let rows = 2000, columns = 500, megabytes = Double(rows * columns * 8) / 1e6
         let a = Tensor(shape: [rows, columns]) { sin(0.013 * Double($0 % 997)) }
         let v = Tensor(shape: [columns]) { cos(0.7 * Double($0)) }, r = Tensor(shape: [rows]) { sin(0.3 * Double($0)) }
