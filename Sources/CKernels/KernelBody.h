@@ -67,48 +67,25 @@ static void micro_kernel(long kc, const double *ap, const double *bp, double *c,
         }
 }
 
-/// Packs rows `i0 ..< i0 + mc`, columns `p0 ..< p0 + kc` of op(A) into CK_MR-row panels, each stored
-/// column by column (`panel[p·MR + i]`), the last panel padded with zeros.
-static void pack_a(int transpose, long mc, long kc, const double *a, long lda, long i0, long p0, double *packed) {
-    for (long ir = 0; ir < mc; ir += CK_MR) {
-        long mr = min_long(CK_MR, mc - ir);
-        double *panel = packed + ir * kc;
-        if (!transpose) {
-            for (long i = 0; i < mr; i++) {
-                const double *row = a + (i0 + ir + i) * lda + p0;
-                for (long p = 0; p < kc; p++) panel[p * CK_MR + i] = row[p];
-            }
+/// Packs `count` lines of a matrix slice into panels of `width` lines, each panel stored depth step by
+/// depth step (`panel[p·width + i]`), the last panel padded with zeros. Line i, step p of the slice is
+/// `source[i·line_stride + p·depth_stride]`: rows of op(A) or columns of op(B), whichever the
+/// transposes make them in memory.
+static void pack_panels(int width, long count, long depth, const double *source, long line_stride,
+                        long depth_stride, double *packed) {
+    for (long start = 0; start < count; start += width) {
+        long lines = min_long(width, count - start);
+        double *panel = packed + start * depth;
+        const double *first = source + start * line_stride;
+        if (depth_stride == 1) {
+            for (long i = 0; i < lines; i++)
+                for (long p = 0; p < depth; p++) panel[p * width + i] = first[i * line_stride + p];
         } else {
-            for (long p = 0; p < kc; p++) {
-                const double *row = a + (p0 + p) * lda + i0 + ir;
-                for (long i = 0; i < mr; i++) panel[p * CK_MR + i] = row[i];
-            }
+            for (long p = 0; p < depth; p++)
+                for (long i = 0; i < lines; i++) panel[p * width + i] = first[i * line_stride + p * depth_stride];
         }
-        for (long p = 0; p < kc; p++)
-            for (long i = mr; i < CK_MR; i++) panel[p * CK_MR + i] = 0;
-    }
-}
-
-/// Packs rows `p0 ..< p0 + kc`, columns `j0 ..< j0 + nc` of op(B) into CK_NR-column panels, each stored
-/// row by row (`panel[p·NR + j]`), the last panel padded with zeros.
-static void pack_b(int transpose, long kc, long nc, const double *b, long ldb, long p0, long j0, double *packed) {
-    for (long jr = 0; jr < nc; jr += CK_NR) {
-        long nr = min_long(CK_NR, nc - jr);
-        double *panel = packed + jr * kc;
-        if (!transpose) {
-            for (long p = 0; p < kc; p++) {
-                const double *row = b + (p0 + p) * ldb + j0 + jr;
-                for (long j = 0; j < nr; j++) panel[p * CK_NR + j] = row[j];
-                for (long j = nr; j < CK_NR; j++) panel[p * CK_NR + j] = 0;
-            }
-        } else {
-            for (long j = 0; j < nr; j++) {
-                const double *row = b + (j0 + jr + j) * ldb + p0;
-                for (long p = 0; p < kc; p++) panel[p * CK_NR + j] = row[p];
-            }
-            for (long p = 0; p < kc; p++)
-                for (long j = nr; j < CK_NR; j++) panel[p * CK_NR + j] = 0;
-        }
+        for (long p = 0; p < depth; p++)
+            for (long i = lines; i < width; i++) panel[p * width + i] = 0;
     }
 }
 
@@ -128,8 +105,12 @@ static double *allocate_doubles(long count) {
 /// tiles, KC = 256, MC = 72 give 31–32 GFLOP/s. Slower or no better: 4×12 tiles (16.5 GFLOP/s: the
 /// extra B vector per step outweighs the fewer broadcasts), MC = 144 (29–32), KC = 128 or 512 (within
 /// the noise).
-void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,
-                   long lda, const double *b, long ldb, double beta, double *c, long ldc) {
+///
+/// With `first_row` ≥ 0 only tiles that reach the upper triangle of a matrix whose row `first_row` is C's
+/// row 0 are computed (entry (i, j) with `j ≥ i + first_row`; tiles wholly below it are skipped, those
+/// crossing it computed whole): the symmetric product `AᵀA` at about half the work, with one packing.
+static void gemm_tiles(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,
+                       long lda, const double *b, long ldb, double beta, double *c, long ldc, long first_row) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         if (beta == 0)
@@ -145,15 +126,20 @@ void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, d
         for (long pc = 0; pc < k; pc += KC) {
             long kc = min_long(KC, k - pc);
             int accumulate = pc > 0 || beta != 0;
-            pack_b(transpose_b, kc, nc, b, ldb, pc, jc, packed_b);
+            // Column j, step p of op(B) is b[p·ldb + j], or b[j·ldb + p] when transposed.
+            pack_panels(CK_NR, nc, kc, transpose_b ? b + jc * ldb + pc : b + pc * ldb + jc, transpose_b ? ldb : 1,
+                        transpose_b ? 1 : ldb, packed_b);
             for (long ic = 0; ic < m; ic += MC) {
                 long mc = min_long(MC, m - ic);
-                pack_a(transpose_a, mc, kc, a, lda, ic, pc, packed_a);
+                // Row i, step p of op(A) is a[i·lda + p], or a[p·lda + i] when transposed.
+                pack_panels(CK_MR, mc, kc, transpose_a ? a + pc * lda + ic : a + ic * lda + pc, transpose_a ? 1 : lda,
+                            transpose_a ? lda : 1, packed_a);
                 for (long jr = 0; jr < nc; jr += CK_NR) {
                     long nr = min_long(CK_NR, nc - jr);
                     for (long ir = 0; ir < mc; ir += CK_MR) {
                         long mr = min_long(CK_MR, mc - ir);
                         double *tile = c + (ic + ir) * ldc + jc + jr;
+                        if (first_row >= 0 && first_row + ic + ir >= jc + jr + nr) continue;
                         if (mr == CK_MR && nr == CK_NR) {
                             micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, tile, ldc, alpha, accumulate);
                         } else {
@@ -171,6 +157,15 @@ void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, d
     }
     free(packed_a);
     free(packed_b);
+}
+
+void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,
+                   long lda, const double *b, long ldb, double beta, double *c, long ldc) {
+    gemm_tiles(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, -1);
+}
+
+void CK_NAME(gram_upper)(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc) {
+    gemm_tiles(true, false, rows, m, k, 1, a + first_row, lda, a, lda, 0, c + first_row * ldc, ldc, first_row);
 }
 
 // MARK: Matrix·vector
