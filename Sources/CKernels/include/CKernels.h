@@ -64,7 +64,7 @@ void ckernels_axpy(long n, double alpha, const double *x, double *y);
 /// `out[i] = tanh(x[i])`, within 3 ulp of libm.
 void ckernels_tanh(long n, const double *x, double *out);
 
-/// `out[i] = e^{x[i]}`, within 2 ulp of libm (overflow to +∞ above 709.78, underflow to 0 below −745).
+/// `out[i] = e^{x[i]}`, within 1 ulp of libm (overflow to +∞ above 709.78, underflow to 0 below −745).
 void ckernels_exp(long n, const double *x, double *out);
 
 #endif
