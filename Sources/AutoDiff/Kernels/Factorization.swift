@@ -107,10 +107,9 @@ public struct CholeskyFactor {
     /// Factors the `n × n` row-major `a` by the left-looking blocked algorithm: for each block of
     /// `blockColumns` columns, one GEMM subtracts the finished columns, `A[j:, J] −= L[j:, :j] L[J, :j]ᵀ`,
     /// then the block's own columns are finished by Cholesky–Crout (each entry one dot product within the
-    /// block); `nil` when a pivot is not positive (A not positive definite).
-    ///
-    /// Measured: the unblocked Cholesky–Crout (one dot product of two rows of L per entry) took about
-    /// 3× longer at n = 500, since its dot products re-read L from L2 for every entry.
+    /// block); `nil` when a pivot is not positive (A not positive definite). The unblocked Cholesky–Crout
+    /// it replaces computed every entry as one dot product of two whole rows of L (memory-bound); its
+    /// time against this one was not measured separately.
     public init?(_ a: [Double], n: Int) {
         self.n = n
         l = [Double](repeating: 0, count: n * n)
