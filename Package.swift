@@ -12,7 +12,8 @@ let package = Package(
         .executable(name: "maml", targets: ["maml"]),
     ],
     targets: [
-        .target(name: "AutoDiff"),
+        .target(name: "CKernels"),
+        .target(name: "AutoDiff", dependencies: ["CKernels"]),
         .target(name: "Bilevel", dependencies: ["AutoDiff"]),
         .target(name: "Workloads", dependencies: ["AutoDiff", "Bilevel"]),
         .target(name: "CommandLineOptions"),

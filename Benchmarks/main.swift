@@ -8,6 +8,7 @@ let options = parseCommandLine(program: "bench", usage: Options.usage, Options.i
 
 var bench = Bench(options: options)
 do {
+    KernelSuite.run(&bench)
     EngineSuite.run(&bench)
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)

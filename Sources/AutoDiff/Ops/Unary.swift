@@ -9,7 +9,7 @@ public func exp(_ x: Tensor) -> Tensor { Exp()(x) }
 public struct Exp: UnaryPrimitive {
     public init() {}
     public var name: String { "exp" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.exp($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.exp) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * y }
     public func swiftSource(_ x: String) -> String { "exp(\(x))" }
