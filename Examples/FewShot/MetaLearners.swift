@@ -13,16 +13,19 @@ struct FewShotConfig {
     var signStep = 0.03
     /// Inner steps of the unrolled learners, in meta-training and at meta-test time.
     var innerSteps = 2
-    /// iMAML: the proximal weight λ of `‖φ − θ‖²/2`, its inner gradient steps, and its CG budget.
+    /// iMAML: the proximal weight λ of `‖φ − θ‖²/2`, its inner gradient step and step count (the inner
+    /// problem is solved further than MAML's two steps, so the step is smaller to stay stable), and its CG
+    /// budget.
     var proximalWeight = 2.0
-    var implicitInnerSteps = 6
+    var implicitInnerStep = 0.08
+    var implicitInnerSteps = 8
     var conjugateGradientIterations = 5
     /// Tasks per meta-gradient.
     var metaBatch = 4
     /// Adam step on θ.
     var metaStep = 0.005
     /// Meta-iterations (Adam updates) per learner and setting.
-    var iterations = 120
+    var iterations = 100
 }
 
 /// The four meta-learners of the table, each an inner dynamics paired with a `Bilevel` hypergradient
@@ -87,7 +90,7 @@ enum MetaLearner: CaseIterable {
                 lower: { theta, phi in
                     network.loss(phi, task.supportImages, task.supportLabels) + (0.5 * lambda) * (phi - theta).squaredNorm()
                 },
-                dynamics: .gradientDescent(step: config.innerStep), innerSteps: steps ?? config.implicitInnerSteps)
+                dynamics: .gradientDescent(step: config.implicitInnerStep), innerSteps: steps ?? config.implicitInnerSteps)
         default:
             return BilevelProblem(
                 upper: { theta, delta in network.loss(theta + delta, task.queryImages, task.queryLabels) },

@@ -94,13 +94,13 @@ do {
             printError("fewshot: \(learner.name) \(ways)-way \(shots)-shot meta-trained in \(String(format: "%.1f", seconds)) s")
         }
     }
-    let header = pad("Method", 12, left: true) + pad("hypergradient", 18, left: true)
+    let header = pad("Method", 18, left: true) + pad("hypergradient", 18, left: true)
         + shotCounts.map { pad("\(ways)-way \($0)-shot acc. (%)", 24) + pad("time (s)", 10) }.joined()
     print("\n" + header)
     print(String(repeating: "-", count: header.count))
     let rows = [("no meta-training", "-", "untrained")] + MetaLearner.allCases.map { ($0.name, $0.solver, $0.name) }
     for (label, solver, key) in rows {
-        print(pad(label, 12, left: true) + pad(solver, 18, left: true) + shotCounts.map { shots in
+        print(pad(label, 18, left: true) + pad(solver, 18, left: true) + shotCounts.map { shots in
             let cell = cells["\(key) \(shots)"]!
             return pad(String(format: "%.2f ± %.2f", 100 * cell.accuracy.mean, 100 * cell.accuracy.halfWidth), 24)
                 + pad(cell.seconds.map { String(format: "%.1f", $0) } ?? "-", 10)
