@@ -38,20 +38,12 @@ struct Options {
             switch argument {
             case "--iterations": iterations = try scanner.positiveInteger(for: argument)
             case "--tasks": testTasks = try scanner.positiveInteger(for: argument)
-            case "--seed":
-                let text = try scanner.value(for: argument)
-                guard let s = UInt64(text) else { throw OptionsError("--seed needs a whole number in 0..<2^64, got '\(text)'") }
-                seed = s
+            case "--seed": seed = try scanner.seed(for: argument)
             case "--check": check = true
             default: throw OptionsError("unknown option '\(argument)'")
             }
         }
     }
-}
-
-/// Writes `text` and a newline to standard error.
-func printError(_ text: String) {
-    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
 /// `text` right-aligned in `width` characters (left-aligned when `left`).

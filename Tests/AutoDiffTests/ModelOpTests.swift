@@ -14,9 +14,7 @@ final class ModelOpTests: XCTestCase {
     static let mask = Tensor(shape: [2, 3], scalars: [1, 0, 0, 1, 1, 0])
     static let window = ConvolutionWindow(kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 1)
 
-    typealias Unary = (name: String, x: Tensor, f: @Sendable (Tensor) -> Tensor)
-
-    static let unaryCases: [Unary] = [
+    static let unaryCases: [GradcheckAtEveryOrder.Unary] = [
         ("log1p", input([2, 3]), { log1p($0) }),
         ("expm1", input([2, 3]), { expm1($0) }),
         ("clamp", input([2, 4]), { clamp($0, lower: -0.5, upper: 0.5) * $0 }),
@@ -35,9 +33,7 @@ final class ModelOpTests: XCTestCase {
         ("crossEntropy-index-tensor", input([2, 3]), { crossEntropy(logits: $0, classIndices: Tensor([1, 2])) }),
     ]
 
-    typealias Binary = (name: String, x: Tensor, y: Tensor, f: @Sendable (Tensor, Tensor) -> Tensor)
-
-    static let binaryCases: [Binary] = [
+    static let binaryCases: [GradcheckAtEveryOrder.Binary] = [
         ("select", input([2, 3]), input([3], offset: 1), { select(mask, $0 * $1, $1 * $1) }),
         ("conv2d", input([2, 2, 5, 5]), input([3, 2, 3, 3], offset: 1), { conv2d($0, filter: $1, padding: 1) }),
         ("conv2d-stride", input([1, 2, 6, 5]), input([2, 2, 3, 2], offset: 1), { conv2d($0 * $0, filter: $1, stride: 2) }),
@@ -46,41 +42,13 @@ final class ModelOpTests: XCTestCase {
         ("conv2dFilterGradient", input([1, 2, 5, 4]), input([1, 3, 3, 3], offset: 1), { Conv2DFilterGradient(window: window)($0, $1) }),
     ]
 
-    func check(_ name: String, _ report: GradcheckResult, _ order: String) {
-        XCTAssertTrue(report.passes(tolerance: 1e-6), "\(name) (\(order)): \(report)")
-    }
-
-    func testFirstOrder() {
-        for c in Self.unaryCases { check(c.name, gradcheck(at: c.x, of: c.f), "first order") }
-        for c in Self.binaryCases { check(c.name, gradcheck(at: c.x, c.y, of: c.f), "first order") }
-    }
+    func testFirstOrder() { GradcheckAtEveryOrder.firstOrder(Self.unaryCases, Self.binaryCases) }
 
     /// `x ↦ ∇ₓ⟨w, f(x)⟩` runs every VJP rule as ops; its Jacobian is checked.
-    func testVJPRulesAreDifferentiable() {
-        for c in Self.unaryCases {
-            let w = OpGradcheckTests.weights(like: c.f(c.x))
-            check(c.name, gradcheck(at: c.x) { x in gradient(at: x) { x in (c.f(x) * w).sum() } }, "VJP of VJP")
-        }
-        for c in Self.binaryCases {
-            let w = OpGradcheckTests.weights(like: c.f(c.x, c.y))
-            check(c.name, gradcheck(at: c.x, c.y) { x, y in
-                let (gx, gy) = gradient(at: x, y) { x, y in (c.f(x, y) * w).sum() }
-                return concatenate([gx.reshaped(to: [gx.count]), gy.reshaped(to: [gy.count])])
-            }, "VJP of VJP")
-        }
-    }
+    func testVJPRulesAreDifferentiable() { GradcheckAtEveryOrder.vjpRules(Self.unaryCases, Self.binaryCases) }
 
     /// `x ↦ f'(x)·v` runs every JVP rule as ops; its Jacobian is checked.
-    func testJVPRulesAreDifferentiable() {
-        for c in Self.unaryCases {
-            let v = Self.input(c.x.shape, offset: 5)
-            check(c.name, gradcheck(at: c.x) { x in jvp(at: x, direction: v, of: c.f).tangent }, "JVP")
-        }
-        for c in Self.binaryCases {
-            let vx = Self.input(c.x.shape, offset: 5), vy = Self.input(c.y.shape, offset: 6)
-            check(c.name, gradcheck(at: c.x, c.y) { x, y in jvp(at: x, y, directions: (vx, vy), of: c.f).tangent }, "JVP")
-        }
-    }
+    func testJVPRulesAreDifferentiable() { GradcheckAtEveryOrder.jvpRules(Self.unaryCases, Self.binaryCases) }
 
     /// The direct definition `y[n,o,i,j] = b[o] + Σ w[o,c,p,q] x[n,c,i·s−pad+p, j·s−pad+q]`.
     static func naiveConvolution(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride s: Int, padding pad: Int) -> Tensor {

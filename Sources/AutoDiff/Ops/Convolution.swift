@@ -61,6 +61,22 @@ public struct ConvolutionWindow: Hashable, Sendable {
         }
     }
 
+    /// Runs `body(n, columns)` for every image `n` of `x` `[N, C, H, W]`, with `columns` its im2col
+    /// `[C·kh·kw, Ho·Wo]` (one buffer, refilled for each image).
+    func forEachImageColumns(of x: Tensor, _ body: (Int, UnsafePointer<Double>) -> Void) {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = outputExtents(height: h, width: w)
+        var buffer = [Double](repeating: 0, count: c * kernelHeight * kernelWidth * oh * ow)
+        x.scalars.withUnsafeBufferPointer { px in
+            buffer.withUnsafeMutableBufferPointer { pc in
+                for image in 0..<n {
+                    columns(px.baseAddress! + image * c * h * w, channels: c, height: h, width: w, into: pc.baseAddress!)
+                    body(image, pc.baseAddress!)
+                }
+            }
+        }
+    }
+
     /// Adds columns `[C·kh·kw, Ho·Wo]` back onto one image `[C, H, W]` (col2im, the adjoint of `columns`).
     func addColumns(_ columns: UnsafePointer<Double>, channels: Int, height: Int, width: Int, into image: UnsafeMutablePointer<Double>) {
         let (oh, ow) = outputExtents(height: height, width: width)
@@ -127,21 +143,14 @@ public struct Conv2D: BinaryPrimitive {
     /// Per image: im2col, then `w [O, C·kh·kw] · columns`.
     public func value(_ x: Tensor, _ w: Tensor) -> Tensor {
         let shape = outputShape(x.shape, w.shape)
-        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let rows = c * window.kernelHeight * window.kernelWidth, positions = shape[2] * shape[3], o = w.shape[0]
+        let rows = x.shape[1] * window.kernelHeight * window.kernelWidth, positions = shape[2] * shape[3], o = w.shape[0]
         var out = [Double](repeating: 0, count: shape.reduce(1, *))
-        var columns = [Double](repeating: 0, count: rows * positions)
-        x.scalars.withUnsafeBufferPointer { px in
-            w.scalars.withUnsafeBufferPointer { pw in
-                columns.withUnsafeMutableBufferPointer { pc in
-                    out.withUnsafeMutableBufferPointer { po in
-                        for image in 0..<n {
-                            window.columns(px.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd, into: pc.baseAddress!)
-                            MatmulKernel.gemm(
-                                transposeA: false, transposeB: false, m: o, n: positions, k: rows,
-                                a: pw.baseAddress!, b: pc.baseAddress!, c: po.baseAddress! + image * o * positions)
-                        }
-                    }
+        w.scalars.withUnsafeBufferPointer { pw in
+            out.withUnsafeMutableBufferPointer { po in
+                window.forEachImageColumns(of: x) { image, columns in
+                    MatmulKernel.gemm(
+                        transposeA: false, transposeB: false, m: o, n: positions, k: rows,
+                        a: pw.baseAddress!, b: columns, c: po.baseAddress! + image * o * positions)
                 }
             }
         }
@@ -240,22 +249,15 @@ public struct Conv2DFilterGradient: BinaryPrimitive {
     /// `Σ_n g[n] [O, Ho·Wo] · columns(x[n])ᵀ`.
     public func value(_ x: Tensor, _ g: Tensor) -> Tensor {
         let shape = outputShape(x.shape, g.shape)
-        let (n, c, h, wd, o) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], g.shape[1])
-        let rows = c * window.kernelHeight * window.kernelWidth, positions = g.shape[2] * g.shape[3]
+        let o = g.shape[1], rows = x.shape[1] * window.kernelHeight * window.kernelWidth, positions = g.shape[2] * g.shape[3]
         var out = [Double](repeating: 0, count: o * rows), part = out
-        var columns = [Double](repeating: 0, count: rows * positions)
-        x.scalars.withUnsafeBufferPointer { px in
-            g.scalars.withUnsafeBufferPointer { pg in
-                columns.withUnsafeMutableBufferPointer { pc in
-                    part.withUnsafeMutableBufferPointer { pp in
-                        for image in 0..<n {
-                            window.columns(px.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd, into: pc.baseAddress!)
-                            MatmulKernel.gemm(
-                                transposeA: false, transposeB: true, m: o, n: rows, k: positions,
-                                a: pg.baseAddress! + image * o * positions, b: pc.baseAddress!, c: pp.baseAddress!)
-                            for i in 0..<(o * rows) { out[i] += pp[i] }
-                        }
-                    }
+        g.scalars.withUnsafeBufferPointer { pg in
+            part.withUnsafeMutableBufferPointer { pp in
+                window.forEachImageColumns(of: x) { image, columns in
+                    MatmulKernel.gemm(
+                        transposeA: false, transposeB: true, m: o, n: rows, k: positions,
+                        a: pg.baseAddress! + image * o * positions, b: columns, c: pp.baseAddress!)
+                    for i in 0..<(o * rows) { out[i] += pp[i] }
                 }
             }
         }
