@@ -6,6 +6,17 @@
 // so each one's JVP and VJP are the other two: a closed set that is differentiable to any order.
 // Values run as im2col + the matrix-product kernel.
 
+/// A two-input primitive linear in each input separately, `y = B(a, b)`, whose JVP is therefore
+/// `ẏ = B(ȧ, b) + B(a, ḃ)`: conformers write only the value and the two VJP rules.
+public protocol BilinearPrimitive: BinaryPrimitive {}
+
+extension BilinearPrimitive {
+    /// `B(ȧ, b)`.
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(t, b) }
+    /// `B(a, ḃ)`.
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(a, t) }
+}
+
 /// The window of a convolution or pooling: kernel extent, stride and zero padding (same on both axes of
 /// the padding and stride, per spatial axis of the kernel), with the output extents it produces.
 public struct ConvolutionWindow: Hashable, Sendable {
@@ -126,7 +137,7 @@ public func conv2d(_ input: Tensor, filter: Tensor, bias: Tensor? = nil, stride:
 
 /// The primitive behind `conv2d`: `y = conv(x, w)`; bilinear, so `ẏ = conv(ẋ, w) + conv(x, ẇ)`,
 /// `x̄ = convTranspose(ȳ, w)`, `w̄ = filterGradient(x, ȳ)`.
-public struct Conv2D: BinaryPrimitive {
+public struct Conv2D: BilinearPrimitive {
     /// Kernel, stride and padding.
     public var window: ConvolutionWindow
 
@@ -156,10 +167,6 @@ public struct Conv2D: BinaryPrimitive {
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
     }
-    /// `conv(ẋ, w)`.
-    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(t, b) }
-    /// `conv(x, ẇ)`.
-    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(a, t) }
     /// `convTranspose(ȳ, w)`.
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
         Conv2DTranspose(window: window, height: a.shape[2], width: a.shape[3])(g, b)
@@ -175,7 +182,7 @@ public struct Conv2D: BinaryPrimitive {
 /// The transposed convolution `z = convTranspose(g, w)` `[N, C, H, W]` of `g` `[N, O, Ho, Wo]`: the
 /// adjoint of `conv(·, w)`, `⟨conv(x, w), g⟩ = ⟨x, convTranspose(g, w)⟩`. Bilinear:
 /// `ż = convTranspose(ġ, w) + convTranspose(g, ẇ)`, `ḡ = conv(z̄, w)`, `w̄ = filterGradient(z̄, g)`.
-public struct Conv2DTranspose: BinaryPrimitive {
+public struct Conv2DTranspose: BilinearPrimitive {
     /// Kernel, stride and padding of the convolution this is the adjoint of.
     public var window: ConvolutionWindow
     /// The spatial extents of the result (the convolution's input), which the output extents alone do
@@ -218,10 +225,6 @@ public struct Conv2DTranspose: BinaryPrimitive {
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
     }
-    /// `convTranspose(ġ, w)`.
-    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(t, b) }
-    /// `convTranspose(g, ẇ)`.
-    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(a, t) }
     /// `conv(z̄, w)`.
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { Conv2D(window: window)(g, b) }
     /// `filterGradient(z̄, g)`.
@@ -235,7 +238,7 @@ public struct Conv2DTranspose: BinaryPrimitive {
 /// The filter gradient `v = filterGradient(x, g)` `[O, C, kh, kw]` of an input `x` `[N, C, H, W]` and an
 /// output adjoint `g` `[N, O, Ho, Wo]`: `⟨conv(x, w), g⟩ = ⟨w, filterGradient(x, g)⟩`. Bilinear:
 /// `v̇ = filterGradient(ẋ, g) + filterGradient(x, ġ)`, `x̄ = convTranspose(g, v̄)`, `ḡ = conv(x, v̄)`.
-public struct Conv2DFilterGradient: BinaryPrimitive {
+public struct Conv2DFilterGradient: BilinearPrimitive {
     /// Kernel, stride and padding of the convolution whose filter gradient this is.
     public var window: ConvolutionWindow
 
@@ -263,10 +266,6 @@ public struct Conv2DFilterGradient: BinaryPrimitive {
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
     }
-    /// `filterGradient(ẋ, g)`.
-    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(t, b) }
-    /// `filterGradient(x, ġ)`.
-    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(a, t) }
     /// `convTranspose(g, v̄)`.
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
         Conv2DTranspose(window: window, height: a.shape[2], width: a.shape[3])(b, g)
