@@ -151,4 +151,20 @@ final class ModelOpTests: XCTestCase {
         let difference = (objective(filter + h * v) - objective(filter - h * v)) / (2 * h)
         XCTAssertEqual(dot(filterGradient, v).scalar, difference, accuracy: 1e-8)
     }
+
+    /// A NaN is the maximum (it propagates), and the Swift spellings are compilable expressions.
+    func testNaNPropagatesAndSwiftSpellings() {
+        let x = Tensor(shape: [1, 3], scalars: [1, .nan, 2])
+        XCTAssertTrue(x.maximum(alongAxis: 1).scalar.isNaN)
+        XCTAssertTrue(maxPool2d(x.reshaped(to: [1, 1, 1, 3]), kernel: 1, stride: 1).hasNonFinite)
+        XCTAssertEqual(Gather(axis: 1, indices: AxisIndices([0, 2], shape: [1, 2])).swiftSource(["x"]),
+                       "x.gathering(AxisIndices([0, 2], shape: [1, 2]), alongAxis: 1)")
+        XCTAssertEqual(Clamp(lower: 0, upper: .infinity).swiftSource(["x"]), "clamp(x, lower: 0.0, upper: .infinity)")
+        XCTAssertEqual(Select(mask: [true, false], maskShape: [2]).swiftSource(["a", "b"]),
+                       "select(Tensor(shape: [2], scalars: [1.0, 0.0]), a, b)")
+        // The spellings compile and agree with the ops.
+        let y = Tensor(shape: [1, 3], scalars: [4, 5, 6])
+        XCTAssertEqual(y.gathering(AxisIndices([0, 2], shape: [1, 2]), alongAxis: 1).scalars, [4, 6])
+        XCTAssertEqual(select(Tensor(shape: [2], scalars: [1.0, 0.0]), Tensor([1, 2]), Tensor([3, 4])).scalars, [1, 4])
+    }
 }

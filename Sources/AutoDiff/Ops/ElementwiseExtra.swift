@@ -79,7 +79,10 @@ public struct Clamp: UnaryPrimitive {
     /// `x̄ = mask · ȳ`.
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * inside(x) }
     /// `clamp(x, lower: …, upper: …)`.
-    public func swiftSource(_ x: String) -> String { "clamp(\(x), lower: \(lower), upper: \(upper))" }
+    public func swiftSource(_ x: String) -> String {
+        func literal(_ v: Double) -> String { v.isInfinite ? (v > 0 ? ".infinity" : "-.infinity") : "\(v)" }
+        return "clamp(\(x), lower: \(literal(lower)), upper: \(literal(upper)))"
+    }
 
     /// The constant mask `1[lower ≤ x ≤ upper]`.
     private func inside(_ x: Tensor) -> Tensor {

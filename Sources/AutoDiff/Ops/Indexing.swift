@@ -35,6 +35,9 @@ public struct AxisIndices: Hashable, Sendable {
         self.init(values, shape: tensor.shape)
     }
 
+    /// The Swift expression constructing these indices.
+    var swiftLiteral: String { "AxisIndices(\(values), shape: \(shape))" }
+
     /// `[outer, extent along axis, inner]` of `shape` at `axis`.
     static func split(_ shape: [Int], _ axis: Int) -> (outer: Int, extent: Int, inner: Int) {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
@@ -119,8 +122,8 @@ public struct Gather: UnaryPrimitive {
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
         ScatterAdd(axis: axis, indices: indices, targetShape: x.shape)(g)
     }
-    /// `x.gathering(indices, alongAxis: …)`.
-    public func swiftSource(_ x: String) -> String { "\(x).gathering(indices, alongAxis: \(axis))" }
+    /// `x.gathering(<indices literal>, alongAxis: …)`.
+    public func swiftSource(_ x: String) -> String { "\(x).gathering(\(indices.swiftLiteral), alongAxis: \(axis))" }
 }
 
 /// The primitive behind `scatterAdding(_:alongAxis:into:)`. Linear in its input: `ẏ = scatterAdd(ẋ)`,
@@ -164,9 +167,9 @@ public struct ScatterAdd: UnaryPrimitive {
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { self(t) }
     /// `x̄ = gather(ȳ)`.
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { Gather(axis: axis, indices: indices)(g) }
-    /// `x.scatterAdding(indices, alongAxis: …, into: …)`.
+    /// `x.scatterAdding(<indices literal>, alongAxis: …, into: …)`.
     public func swiftSource(_ x: String) -> String {
-        "\(x).scatterAdding(indices, alongAxis: \(axis), into: \(targetShape))"
+        "\(x).scatterAdding(\(indices.swiftLiteral), alongAxis: \(axis), into: \(targetShape))"
     }
 }
 

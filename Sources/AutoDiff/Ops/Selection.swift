@@ -50,8 +50,10 @@ public struct Select: BinaryPrimitive {
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(g, Tensor(0)).sum(toShape: a.shape) }
     /// `select(mask, 0, ȳ)` summed to `b`'s shape.
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { self(Tensor(0), g).sum(toShape: b.shape) }
-    /// `select(mask, a, b)`.
-    public func swiftSource(_ a: String, _ b: String) -> String { "select(mask, \(a), \(b))" }
+    /// `select(<mask literal>, a, b)`.
+    public func swiftSource(_ a: String, _ b: String) -> String {
+        "select(Tensor(shape: \(maskShape), scalars: \(mask.map { $0 ? 1.0 : 0.0 })), \(a), \(b))"
+    }
 }
 
 extension Tensor {
@@ -72,7 +74,7 @@ extension Tensor {
     /// - Precondition: `axis` is an axis with a non-zero extent.
     public func minimum(alongAxis axis: Int) -> Tensor { -(-self).maximum(alongAxis: axis) }
 
-    /// The index of the first maximal element of each slice along `axis` (removed from the shape), as a
+    /// The index of the first maximal element (or first NaN) of each slice along `axis` (removed from the shape), as a
     /// constant tensor of whole numbers (pass it to `AxisIndices` to gather with it).
     ///
     /// - Precondition: `axis` is an axis with a non-zero extent.
@@ -119,7 +121,7 @@ public struct MaxAlongAxis: UnaryPrimitive {
     /// `x.maximum(alongAxis: …)`.
     public func swiftSource(_ x: String) -> String { "\(x).maximum(alongAxis: \(axis))" }
 
-    /// The first maximal index of each slice along `axis`, laid out as `x`'s shape with extent 1 there.
+    /// The first maximal (or NaN) index of each slice along `axis`, laid out as `x`'s shape with extent 1 there.
     static func argmax(_ x: Tensor, axis: Int) -> AxisIndices {
         let (outer, extent, inner) = AxisIndices.split(x.shape, axis)
         var shape = x.shape
@@ -129,9 +131,13 @@ public struct MaxAlongAxis: UnaryPrimitive {
             for o in 0..<outer {
                 for r in 0..<inner {
                     var best = 0, bestValue = src[o * extent * inner + r]
-                    for k in 1..<Swift.max(extent, 1) where src[(o * extent + k) * inner + r] > bestValue {
-                        best = k
-                        bestValue = src[(o * extent + k) * inner + r]
+                    // NaN counts as the maximum, so it propagates instead of being skipped.
+                    for k in 1..<Swift.max(extent, 1) where !bestValue.isNaN {
+                        let v = src[(o * extent + k) * inner + r]
+                        if v > bestValue || v.isNaN {
+                            best = k
+                            bestValue = v
+                        }
                     }
                     out[o * inner + r] = best
                 }
