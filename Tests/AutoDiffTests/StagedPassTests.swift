@@ -91,4 +91,23 @@ final class StagedPassTests: XCTestCase {
         XCTAssertFalse(names(optimized).contains("transpose"))
         assertSameOutputs(gradientProgram, optimized, at: [x, w])
     }
+
+    /// A chain of element-wise ops of one shape becomes one fused application with the same bits; a
+    /// value read twice, or of another shape, stays outside; the fused op is differentiable.
+    func testElementwiseChainsFuse() {
+        let x = OpGradcheckTests.input([3, 700]), row = OpGradcheckTests.input([700], offset: 1)
+        let program = stage(shapes: [[3, 700], [700]]) { xs in
+            let shared = sin(xs[0])
+            return (tanh(shared * 2 + 1) * exp(-xs[0]) / shared + xs[1]).sum()
+        }
+        let fused = program.fusingElementwise()
+        XCTAssertEqual(names(fused).count, 4, "\(names(fused))")  // sin, fused tree, add of the row, sum
+        XCTAssertTrue(names(fused)[1].hasPrefix("fused("), "\(names(fused))")
+        XCTAssertEqual(program.outputs(at: [x, row])[0].scalars, fused.outputs(at: [x, row])[0].scalars)
+        let direction = OpGradcheckTests.input([3, 700], offset: 2)
+        let eager = gradient(at: x) { program.outputs(at: [$0, row])[0] }
+        XCTAssertTrue(gradient(at: x) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: eager, tolerance: 1e-13))
+        let hvpEager = hvp(at: x, direction: direction) { program.outputs(at: [$0, row])[0] }
+        XCTAssertTrue(hvp(at: x, direction: direction) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: hvpEager, tolerance: 1e-12))
+    }
 }

@@ -59,6 +59,13 @@ struct Schedule: Sendable {
     }
 
     let steps: [Step]
+
+    /// Applies `op` to `arguments` through the engine, opened to its arity.
+    static func apply(_ op: any Primitive, _ arguments: [Tensor]) -> Tensor {
+        if arguments.count == 1, let unary = op as? any UnaryPrimitive { return unary(arguments[0]) }
+        if arguments.count == 2, let binary = op as? any BinaryPrimitive { return binary(arguments[0], arguments[1]) }
+        return op.apply(arguments)
+    }
     /// `releases[i]`: values whose last reader is instruction `i` (never an output).
     let releases: [[Int]]
 

@@ -3,7 +3,7 @@
 
 extension Program {
     /// The program after constant folding, algebraic identities, common-subexpression elimination and
-    /// dead-code elimination, repeated until the program stops shrinking.
+    /// dead-code elimination, repeated until the program stops shrinking, then element-wise fusion.
     public func optimized() -> Program {
         var program = self
         for _ in 0..<8 {
@@ -12,7 +12,7 @@ extension Program {
                 .eliminatingCommonSubexpressions().eliminatingDeadCode()
             if program.instructions.count == before { break }
         }
-        return program
+        return program.fusingElementwise()
     }
 
     /// Removes every value no output depends on (arguments are kept: they are the program's signature).
