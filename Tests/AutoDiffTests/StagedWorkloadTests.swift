@@ -92,4 +92,22 @@ final class StagedWorkloadTests: XCTestCase {
             return (weights * step).sum() + 0.01 * xs[0].squaredNorm()
         }
     }
+
+    /// P2 reverse-mode unrolling with T = 60 as a loop over two staged programs (the step Ψ and its
+    /// VJP), against the reference loop of the workload; neither program grows with T.
+    func testP2ReverseUnrollingOverAStagedStep() {
+        let p = RidgeWorkload(n: 40, d: 6), steps = 60
+        let step = stage(shapes: [[6], [6]]) { s in s[0] - p.eta * gradient(at: s[0]) { w in p.lower(s[1], w) } }.optimized()
+        let stepVJP = step.vjp().optimized()
+        let states = step.scan(from: Tensor(zeros: [6]), parameters: [p.x0], steps: steps)
+        var adjoint = gradient(at: states[steps]) { w in p.upper(p.x0, w) }, hypergradient = Tensor(zeros: [6])
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let adjoints = stepVJP.outputs(at: [states[t], p.x0, adjoint])
+            adjoint = adjoints[0]
+            hypergradient = hypergradient + adjoints[1]
+        }
+        let exact = p.unrolledHypergradient(p.x0, steps: steps)
+        XCTAssertTrue(hypergradient.isApproximatelyEqual(to: exact, tolerance: 1e-11), "\(hypergradient) vs \(exact)")
+        XCTAssertLessThan(stepVJP.applicationCount, 40)
+    }
 }
