@@ -67,6 +67,8 @@ public struct Maximum: BinaryPrimitive {
 /// The constant mask `1[a ≥ b]` (broadcast): where `maximum` takes its first argument. Piecewise
 /// constant, applied to detached inputs; its rules are 0.
 public struct FirstIsMaximum: BinaryPrimitive {
+    /// The mask op (it has no attributes).
+    public init() {}
     public var name: String { "firstIsMaximum" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "maximum") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor {

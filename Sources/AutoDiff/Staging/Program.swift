@@ -32,11 +32,21 @@ public struct Program: Sendable {
     }
 
     /// The values in order; instruction `i` only reads values before `i`.
-    public internal(set) var instructions: [Instruction]
+    public let instructions: [Instruction]
     /// The values returned, in order.
-    public internal(set) var outputs: [Int]
+    public let outputs: [Int]
     /// The shape of each argument.
     public let inputShapes: [[Int]]
+    /// How the program runs (derived from the instructions).
+    let schedule: Schedule
+
+    /// A program of `instructions` returning `outputs`, for arguments of `inputShapes`.
+    init(instructions: [Instruction], outputs: [Int], inputShapes: [[Int]]) {
+        self.instructions = instructions
+        self.outputs = outputs
+        self.inputShapes = inputShapes
+        schedule = Schedule(instructions, outputs: outputs)
+    }
 
     /// The shapes of the returned values.
     public var outputShapes: [[Int]] { outputs.map { instructions[$0].shape } }

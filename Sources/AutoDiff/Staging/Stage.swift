@@ -87,3 +87,10 @@ func requireConcrete(_ tensor: Tensor, reading what: String) {
     engineFailure(
         "Tensor.\(what): the tensor of shape \(tensor.shape) is symbolic: it belongs to a function being staged, which runs once on shapes without values, so its elements cannot be read (nor printed, nor branched on). Restructure: express data-dependent choices with tensor ops (maximum, relu, sign, masks), or decide outside the staged function and pass the result in as an argument.")
 }
+
+extension Tensor {
+    /// Whether the tensor is symbolic: a value of a function being staged, with a shape and no
+    /// elements (`stage(shapes:_:)`). Reading its elements stops; a staged function may use this to
+    /// skip work that needs values (diagnostics, printing).
+    public var isSymbolic: Bool { storage.isEmpty && stagingTrace != nil }
+}
