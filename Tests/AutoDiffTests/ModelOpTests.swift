@@ -167,4 +167,23 @@ final class ModelOpTests: XCTestCase {
         XCTAssertEqual(y.gathering(AxisIndices([0, 2], shape: [1, 2]), alongAxis: 1).scalars, [4, 6])
         XCTAssertEqual(select(Tensor(shape: [2], scalars: [1.0, 0.0]), Tensor([1, 2]), Tensor([3, 4])).scalars, [1, 4])
     }
+
+    /// The model ops stage (their values, and the gradients whose rules do not read element values:
+    /// convolution, average pooling, gather / scatter-add, select, log1p, expm1, cross-entropy), and the
+    /// staged programs equal the eager functions.
+    func testModelOpsStage() {
+        let x = Self.input([2, 1, 4, 4]), w = Self.input([3, 1, 3, 3], offset: 1)
+        let f: ([Tensor]) -> Tensor = { a in
+            let h = avgPool2d(log1p(0.5 * conv2d(a[0], filter: a[1], padding: 1)), kernel: 2)
+            let logits = expm1(h.reshaped(to: [2, 12]).gathering(AxisIndices([0, 5, 7, 0, 1, 11, 2, 3], shape: [2, 4]), alongAxis: 1))
+            let shifted = select(Tensor([1, 0, 1, 1]), logits, logits.scatterAdding(AxisIndices([3, 2, 1, 0, 0, 1, 2, 3], shape: [2, 4]), alongAxis: 1, into: [2, 4]))
+            return crossEntropy(logits: shifted, classIndices: [1, 3])
+        }
+        let program = stage(shapes: [x.shape, w.shape], f)
+        XCTAssertEqual(program(x, w).scalar, f([x, w]).scalar, accuracy: 1e-14)
+        let staged = program.gradient().outputs(at: [x, w]), eager = valueWithGradient(at: [x, w], of: f).gradients
+        for (s, e) in zip(staged, eager) { XCTAssertTrue(s.isApproximatelyEqual(to: e, tolerance: 1e-13)) }
+        let pooled = stage(shapes: [x.shape]) { a in maxPool2d(a[0], kernel: 2).maximum(alongAxis: 3).sum() }
+        XCTAssertEqual(pooled(x).scalar, maxPool2d(x, kernel: 2).maximum(alongAxis: 3).sum().scalar, accuracy: 1e-14)
+    }
 }
