@@ -84,9 +84,10 @@ public struct Clamp: UnaryPrimitive {
         return "clamp(\(x), lower: \(literal(lower)), upper: \(literal(upper)))"
     }
 
-    /// The constant mask `1[lower ≤ x ≤ upper]`.
+    /// The constant mask `1[lower ≤ x ≤ upper]` (read from `x`'s elements, which stops with the
+    /// concretization message when `x` is symbolic).
     private func inside(_ x: Tensor) -> Tensor {
         let lower = lower, upper = upper
-        return Elementwise.map(x.detached) { $0 >= lower && $0 <= upper ? 1 : 0 }
+        return Elementwise.map(Tensor(shape: x.shape, scalars: x.scalars, trace: nil)) { $0 >= lower && $0 <= upper ? 1 : 0 }
     }
 }
