@@ -29,7 +29,7 @@ struct FewShotConfig {
 }
 
 /// The four meta-learners of the table, each an inner dynamics paired with a `Bilevel` hypergradient
-/// method (Liu et al. 2021 (TPAMI survey); seed papers' MAML-BLO comparison).
+/// method, as in the MAML-BLO comparison of Zhang et al. 2024 (Signal Processing Magazine), Table 4.
 enum MetaLearner: CaseIterable {
     /// First-order MAML: the inner gradients held constant (`FirstOrderUnroll`).
     case firstOrder
