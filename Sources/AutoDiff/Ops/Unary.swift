@@ -15,6 +15,18 @@ public struct Exp: UnaryPrimitive {
     public func swiftSource(_ x: String) -> String { "exp(\(x))" }
 }
 
+/// An element-wise function `y = φ(x)` whose JVP and VJP both multiply by `φ'(x)`: `ẏ = φ'(x) ẋ`,
+/// `x̄ = φ'(x) ȳ`. Conform and give `derivative(x:y:)` (written with tensor ops) instead of both rules.
+public protocol ElementwisePrimitive: UnaryPrimitive {
+    /// `φ'(x)` element-wise, from the input `x` and the output `y`.
+    func derivative(x: Tensor, y: Tensor) -> Tensor
+}
+
+extension ElementwisePrimitive {
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * derivative(x: x, y: y) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * derivative(x: x, y: y) }
+}
+
 /// Natural logarithm element-wise. Derivative `1/x`.
 public func log(_ x: Tensor) -> Tensor { Log()(x) }
 
@@ -43,13 +55,12 @@ public struct Sqrt: UnaryPrimitive {
 public func pow(_ x: Tensor, _ p: Double) -> Tensor { PowConstant(exponent: p)(x) }
 
 /// The primitive behind `pow(_:_:)` with a constant exponent p: `ẏ = p xᵖ⁻¹ ẋ`, `x̄ = p xᵖ⁻¹ ȳ`.
-public struct PowConstant: UnaryPrimitive {
+public struct PowConstant: ElementwisePrimitive {
     /// The exponent p.
     public var exponent: Double
     public var name: String { "pow" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { [exponent] in Foundation.pow($0, exponent) } }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * (exponent * pow(x, exponent - 1)) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * (exponent * pow(x, exponent - 1)) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { exponent * pow(x, exponent - 1) }
     public func swiftSource(_ x: String) -> String { "pow(\(x), \(exponent))" }
 }
 
@@ -73,11 +84,10 @@ public struct Pow: BinaryPrimitive {
 public func tanh(_ x: Tensor) -> Tensor { Tanh()(x) }
 
 /// The primitive behind `tanh(_:)`: `ẏ = (1 − y²) ẋ`, `x̄ = (1 − y²) ȳ`.
-public struct Tanh: UnaryPrimitive {
+public struct Tanh: ElementwisePrimitive {
     public var name: String { "tanh" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.tanh) }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * (1 - y * y) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * (1 - y * y) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { 1 - y * y }
     public func swiftSource(_ x: String) -> String { "tanh(\(x))" }
 }
 
@@ -85,11 +95,10 @@ public struct Tanh: UnaryPrimitive {
 public func sigmoid(_ x: Tensor) -> Tensor { Sigmoid()(x) }
 
 /// The primitive behind `sigmoid(_:)`: `ẏ = y(1 − y) ẋ`, `x̄ = y(1 − y) ȳ`.
-public struct Sigmoid: UnaryPrimitive {
+public struct Sigmoid: ElementwisePrimitive {
     public var name: String { "sigmoid" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.sigmoid) }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * (y * (1 - y)) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * (y * (1 - y)) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { y * (1 - y) }
     public func swiftSource(_ x: String) -> String { "sigmoid(\(x))" }
 }
 
@@ -97,11 +106,10 @@ public struct Sigmoid: UnaryPrimitive {
 public func softplus(_ x: Tensor) -> Tensor { Softplus()(x) }
 
 /// The primitive behind `softplus(_:)`: `ẏ = sigmoid(x) ẋ`, `x̄ = sigmoid(x) ȳ`.
-public struct Softplus: UnaryPrimitive {
+public struct Softplus: ElementwisePrimitive {
     public var name: String { "softplus" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.softplus) }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * sigmoid(x) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * sigmoid(x) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
     public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }
 
@@ -109,11 +117,10 @@ public struct Softplus: UnaryPrimitive {
 public func relu(_ x: Tensor) -> Tensor { Relu()(x) }
 
 /// The primitive behind `relu(_:)`: `ẏ = 1[x > 0] ẋ`, `x̄ = 1[x > 0] ȳ`.
-public struct Relu: UnaryPrimitive {
+public struct Relu: ElementwisePrimitive {
     public var name: String { "relu" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.max($0, 0) } }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * step(x) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * step(x) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { step(x) }
     public func swiftSource(_ x: String) -> String { "relu(\(x))" }
 }
 
@@ -121,11 +128,10 @@ public struct Relu: UnaryPrimitive {
 public func sin(_ x: Tensor) -> Tensor { Sin()(x) }
 
 /// The primitive behind `sin(_:)`: `ẏ = cos(x) ẋ`, `x̄ = cos(x) ȳ`.
-public struct Sin: UnaryPrimitive {
+public struct Sin: ElementwisePrimitive {
     public var name: String { "sin" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.sin($0) } }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * cos(x) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * cos(x) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { cos(x) }
     public func swiftSource(_ x: String) -> String { "sin(\(x))" }
 }
 
@@ -133,11 +139,10 @@ public struct Sin: UnaryPrimitive {
 public func cos(_ x: Tensor) -> Tensor { Cos()(x) }
 
 /// The primitive behind `cos(_:)`: `ẏ = −sin(x) ẋ`, `x̄ = −sin(x) ȳ`.
-public struct Cos: UnaryPrimitive {
+public struct Cos: ElementwisePrimitive {
     public var name: String { "cos" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.cos($0) } }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -(t * sin(x)) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -(g * sin(x)) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { -sin(x) }
     public func swiftSource(_ x: String) -> String { "cos(\(x))" }
 }
 
@@ -145,11 +150,10 @@ public struct Cos: UnaryPrimitive {
 public func abs(_ x: Tensor) -> Tensor { Abs()(x) }
 
 /// The primitive behind `abs(_:)`: `ẏ = sign(x) ẋ`, `x̄ = sign(x) ȳ`.
-public struct Abs: UnaryPrimitive {
+public struct Abs: ElementwisePrimitive {
     public var name: String { "abs" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.abs($0) } }
-    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * sign(x) }
-    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * sign(x) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { sign(x) }
     public func swiftSource(_ x: String) -> String { "abs(\(x))" }
 }
 

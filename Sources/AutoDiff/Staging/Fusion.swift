@@ -71,28 +71,21 @@ enum ScalarOp: Hashable, Sendable {
     case add, subtract, multiply, divide, negate, exp, log, sqrt, pow(Double), tanh, sigmoid, softplus
     case relu, sin, cos, abs, sign, step
 
+    /// The scalar functions without a parameter (all but `pow`).
+    static let parameterless: [ScalarOp] = [
+        .add, .subtract, .multiply, .divide, .negate, .exp, .log, .sqrt, .tanh, .sigmoid, .softplus, .relu,
+        .sin, .cos, .abs, .sign, .step,
+    ]
+
     /// The scalar form of `op`, or `nil` if it is not element-wise.
     init?(_ op: any Primitive) {
-        switch op {
-        case is Add: self = .add
-        case is Subtract: self = .subtract
-        case is Multiply: self = .multiply
-        case is Divide: self = .divide
-        case is Negate: self = .negate
-        case is Exp: self = .exp
-        case is Log: self = .log
-        case is Sqrt: self = .sqrt
-        case let p as PowConstant: self = .pow(p.exponent)
-        case is Tanh: self = .tanh
-        case is Sigmoid: self = .sigmoid
-        case is Softplus: self = .softplus
-        case is Relu: self = .relu
-        case is Sin: self = .sin
-        case is Cos: self = .cos
-        case is Abs: self = .abs
-        case let p as PiecewiseConstant: self = p == .sign ? .sign : .step
-        default: return nil
+        if let power = op as? PowConstant {
+            self = .pow(power.exponent)
+            return
         }
+        let key = AnyHashable(op)
+        guard let match = Self.parameterless.first(where: { AnyHashable($0.primitive) == key }) else { return nil }
+        self = match
     }
 
     /// The primitive this scalar function comes from (to apply the op to tensors again).

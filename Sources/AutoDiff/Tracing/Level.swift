@@ -59,8 +59,13 @@ final class Level {
     @exclusivity(unchecked) var isActive = true
     /// For entry `i`, the trace of the same value at the levels below this one.
     @exclusivity(unchecked) var lowerTraces: [Trace?] = []
-    /// Reverse mode: the tape, one node per recorded op.
-    @exclusivity(unchecked) var nodes: [Node] = []
+    /// Reverse mode: the tape, one node per recorded op, in chunks of `chunkSize` so that appending
+    /// never copies the nodes already recorded (a node holds three tensors and an op).
+    @exclusivity(unchecked) var chunks: [[Node]] = []
+    /// Reverse mode: the number of nodes recorded.
+    @exclusivity(unchecked) var nodeCount = 0
+    /// Nodes per chunk (a power of two).
+    static let chunkSize = 256
     /// Forward mode: the tangent of entry `i`.
     @exclusivity(unchecked) var tangents: [Tensor] = []
     /// Staging: the program's instructions, entry `i` being instruction `i`.
@@ -70,18 +75,20 @@ final class Level {
     init(_ kind: Kind) {
         self.kind = kind
         order = Level.counter.wrappingAdd(1, ordering: .relaxed).newValue
-        if kind == .reverse {
-            nodes.reserveCapacity(64)
-            lowerTraces.reserveCapacity(64)
-        }
+        if kind == .reverse { lowerTraces.reserveCapacity(64) }
     }
 
     /// Records a reverse-mode node and returns its entry.
     @inline(__always)
     func record(_ node: Node, lower: Trace?) -> Int {
-        nodes.append(node)
+        if nodeCount & (Level.chunkSize - 1) == 0 {
+            chunks.append([])
+            chunks[chunks.count - 1].reserveCapacity(Level.chunkSize)
+        }
+        chunks[chunks.count - 1].append(node)
         lowerTraces.append(lower)
-        return nodes.count - 1
+        nodeCount += 1
+        return nodeCount - 1
     }
 
     /// Records a forward-mode value with its tangent and returns its entry.

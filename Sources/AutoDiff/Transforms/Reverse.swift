@@ -12,24 +12,27 @@ extension Level {
         guard output >= 0 else { return wanted.map { _ in nil } }
         var adjoints = [Tensor?](repeating: nil, count: output + 1)
         adjoints[output] = seed
-        // Read the nodes in place (a subscript of `nodes` would copy each node, retaining its tensors).
-        nodes.withUnsafeBufferPointer { nodes in
-            for i in stride(from: output, through: 0, by: -1) {
-                guard let g = adjoints[i] else { continue }
-                switch nodes[i] {
-                case .leaf:
-                    continue
-                case let .unary(op, x, y, input):
-                    Level.accumulate(&adjoints[input], op.vjp(g, x: x, y: y))
-                case let .binary(op, a, b, y, inputA, inputB):
-                    if inputA >= 0 { Level.accumulate(&adjoints[inputA], op.vjpA(g, a: a, b: b, y: y)) }
-                    if inputB >= 0 { Level.accumulate(&adjoints[inputB], op.vjpB(g, a: a, b: b, y: y)) }
-                case let .nary(op, inputs, y, entries):
-                    for (k, entry) in entries.enumerated() where entry >= 0 {
-                        Level.accumulate(&adjoints[entry], op.vjp(g, input: k, inputs: inputs, output: y))
+        // Walk the chunks backwards, reading each in place (a subscript would copy every node).
+        for chunk in stride(from: output / Level.chunkSize, through: 0, by: -1) {
+            chunks[chunk].withUnsafeBufferPointer { nodes in
+                for k in stride(from: nodes.count - 1, through: 0, by: -1) {
+                    let i = chunk * Level.chunkSize + k
+                    guard i <= output, let g = adjoints[i] else { continue }
+                    switch nodes[k] {
+                    case .leaf:
+                        continue
+                    case let .unary(op, x, y, input):
+                        Level.accumulate(&adjoints[input], op.vjp(g, x: x, y: y))
+                    case let .binary(op, a, b, y, inputA, inputB):
+                        if inputA >= 0 { Level.accumulate(&adjoints[inputA], op.vjpA(g, a: a, b: b, y: y)) }
+                        if inputB >= 0 { Level.accumulate(&adjoints[inputB], op.vjpB(g, a: a, b: b, y: y)) }
+                    case let .nary(op, inputs, y, entries):
+                        for (position, entry) in entries.enumerated() where entry >= 0 {
+                            Level.accumulate(&adjoints[entry], op.vjp(g, input: position, inputs: inputs, output: y))
+                        }
                     }
+                    adjoints[i] = nil  // leaves (the only entries returned) never reach here
                 }
-                adjoints[i] = nil  // leaves (the only entries returned) never reach here
             }
         }
         return wanted.map { $0 >= 0 ? adjoints[$0] : nil }
