@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Bilevel", targets: ["Bilevel"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "maml", targets: ["maml"]),
+        .executable(name: "fewshot", targets: ["fewshot"]),
     ],
     targets: [
         .target(name: "CKernels"),
@@ -21,6 +22,7 @@ let package = Package(
             name: "bench", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"], path: "Benchmarks"),
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/MAML"),
         .executableTarget(name: "release-checks", dependencies: ["Bilevel"], path: "Tests/ReleaseChecks"),
+        .executableTarget(name: "fewshot", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions"], path: "Examples/FewShot"),
         .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"]),
         .testTarget(name: "PublicAPITests", dependencies: ["AutoDiff", "Bilevel"]),

@@ -10,6 +10,7 @@ var bench = Bench(options: options)
 do {
     KernelSuite.run(&bench)
     EngineSuite.run(&bench)
+    StagedSuite.run(&bench)
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)

@@ -99,7 +99,7 @@ private func eachColumn(
 /// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular: the raw,
 /// non-differentiable kernel behind `choleskySolve`, exported for solvers that factor a small dense
 /// matrix once and solve with it many times (the active-set QP of the bilevel layer).
-public struct CholeskyFactor {
+public struct CholeskyFactor: Hashable, Sendable {
     private var l: [Double]
     /// The order n of the factored matrix.
     public let n: Int

@@ -10,18 +10,27 @@
 ///   singular; the messages name the shapes or the pivot.
 public func solve(_ a: Tensor, _ b: Tensor) -> Tensor {
     let n = checkLinearSystem("solve", a, b)
-    return Application.binary(
-        a, b,
-        value: { a, b in
-            guard let factors = LUFactors(a.scalars, n: n) else {
-                engineFailure("\(AutoDiffError.invalidArgument(op: "solve", reason: "the \(n)×\(n) matrix is singular to working precision (a zero pivot in LU with partial pivoting)"))")
-            }
-            return Tensor(shape: b.shape, scalars: factors.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
-        },
-        jvpA: { t, a, _, y in solve(a, -matmul(t, y)) },
-        jvpB: { t, a, _, _ in solve(a, t) },
-        vjpA: { g, a, _, y in -outerProduct(solve(a.transposed, g), y) },
-        vjpB: { g, a, _, _ in solve(a.transposed, g) })
+    return Solve(n: n)(a, b)
+}
+
+/// The primitive behind `solve(_:_:)`: `y = A⁻¹ b` by LU. JVP `ẏ = A⁻¹ (ḃ − Ȧ y)`; VJP `b̄ = A⁻ᵀ ȳ`,
+/// `Ā = −b̄ yᵀ`.
+public struct Solve: BinaryPrimitive {
+    /// The order of the system.
+    public var n: Int
+    public var name: String { "solve" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { b }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
+        guard let factors = LUFactors(a.scalars, n: n) else {
+            engineFailure("\(AutoDiffError.invalidArgument(op: "solve", reason: "the \(n)×\(n) matrix is singular to working precision (a zero pivot in LU with partial pivoting)"))")
+        }
+        return Tensor(shape: b.shape, scalars: factors.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
+    }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { solve(a, -matmul(t, y)) }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { solve(a, t) }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -outerProduct(solve(a.transposed, g), y) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { solve(a.transposed, g) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "solve(\(a), \(b))" }
 }
 
 /// The solution `y = A⁻¹ b` of a symmetric positive definite system by Cholesky factorisation `A = L Lᵀ`,
@@ -39,15 +48,25 @@ public func choleskySolve(_ a: Tensor, _ b: Tensor) -> Tensor? {
         engineFailure("\(AutoDiffError.invalidArgument(op: "choleskySolve", reason: "the matrix is not symmetric: a[\(i)][\(j)] = \(a.scalars[i * n + j]) but a[\(j)][\(i)] = \(a.scalars[j * n + i])"))")
     } }
     guard let factor = CholeskyFactor(a.scalars, n: n) else { return nil }
-    return Application.binary(
-        a, b,
-        value: { _, b in
-            Tensor(shape: b.shape, scalars: factor.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
-        },
-        jvpA: { t, a, _, y in choleskySolve(a, -matmul(t, y))! },
-        jvpB: { t, a, _, _ in choleskySolve(a, t)! },
-        vjpA: { g, a, _, y in -outerProduct(choleskySolve(a, g)!, y) },
-        vjpB: { g, a, _, _ in choleskySolve(a, g)! })
+    return CholeskySolve(factor: factor)(a, b)
+}
+
+/// The primitive behind `choleskySolve(_:_:)`, holding the factor of its first input (computed once by
+/// `choleskySolve`, which needs the values of `a` to decide whether it is positive definite — so it
+/// cannot be staged on a symbolic `a`). Rules as `Solve` with `A⁻ᵀ = A⁻¹`.
+public struct CholeskySolve: BinaryPrimitive {
+    /// `L` with `A = L Lᵀ`, for the `A` this op is applied to.
+    public var factor: CholeskyFactor
+    public var name: String { "choleskySolve" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { b }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Tensor(shape: b.shape, scalars: factor.solve(b.scalars, columns: b.rank == 2 ? b.shape[1] : 1))
+    }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { choleskySolve(a, -matmul(t, y))! }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { choleskySolve(a, t)! }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -outerProduct(choleskySolve(a, g)!, y) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { choleskySolve(a, g)! }
+    public func swiftSource(_ a: String, _ b: String) -> String { "choleskySolve(\(a), \(b))!" }
 }
 
 /// Checks the shapes of `a y = b` and returns n.
