@@ -50,10 +50,11 @@ enum BilevelSuite {
         }
     }
 
-    /// P2: T plain inner steps, then RAD, TRAD (M = 10) and FAD (d JVPs a step, so only where d·T is
+    /// P2 (inner steps through the fused normal product, `RidgeWorkload.fusedGradientDescent`): T plain
+    /// inner steps, then RAD, TRAD (M = 10) and FAD (d JVPs a step, so only where d·T is
     /// moderate); errors against the reference loops of workloads.md.
     static func ridgeUnrolled(_ bench: inout Bench, _ ridge: RidgeWorkload, steps: Int) throws {
-        let size = "\(ridge.n)x\(ridge.d)", x = ridge.x0, problem = ridge.problem(steps: steps)
+        let size = "\(ridge.n)x\(ridge.d)", x = ridge.x0, problem = ridge.problem(steps: steps, dynamics: ridge.fusedGradientDescent)
         let w0 = Tensor(zeros: [ridge.d]), oracle = BilevelOracle(problem)
         guard ["function", "RAD", "TRAD", "FAD"].contains(where: { bench.options.selects("P2-unrolled", $0, size) }) else { return }
         let full = ridge.unrolledHypergradient(x, steps: steps).scalars

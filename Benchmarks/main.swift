@@ -8,7 +8,9 @@ let options = parseCommandLine(program: "bench", usage: Options.usage, Options.i
 
 var bench = Bench(options: options)
 do {
+    KernelSuite.run(&bench)
     EngineSuite.run(&bench)
+    StagedSuite.run(&bench)
     try BilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)

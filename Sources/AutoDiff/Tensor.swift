@@ -9,17 +9,29 @@
 public struct Tensor: Sendable {
     /// The extent of each axis, outermost first. `[]` for a scalar.
     public internal(set) var shape: [Int]
-    /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.
-    public internal(set) var scalars: [Double]
-    /// Where this value sits in the active differentiation levels, or `nil` for a constant.
+    /// The elements in row-major order (empty for a symbolic tensor being staged).
+    var storage: [Double]
+    /// Where this value sits in the active levels, or `nil` for a constant.
     var trace: Trace?
 
-    /// Internal memberwise initialiser; callers guarantee `scalars.count == shape product`. The first
-    /// large tensor installs the engine's `HeapPolicy`.
+    /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.
+    ///
+    /// - Precondition: the tensor has values: inside a function being staged (`stage(shapes:_:)`) a
+    ///   tensor is symbolic, and reading its elements stops with a message saying how to restructure.
+    public internal(set) var scalars: [Double] {
+        get {
+            if storage.isEmpty, trace != nil { requireConcrete(self, reading: "scalars") }
+            return storage
+        }
+        _modify { yield &storage }
+    }
+
+    /// Internal memberwise initialiser; callers guarantee `scalars.count == shape product` (or an
+    /// empty `scalars` for a symbolic tensor). The first large tensor installs the engine's `HeapPolicy`.
     init(shape: [Int], scalars: [Double], trace: Trace?) {
         if scalars.count >= HeapPolicy.largeCount { _ = HeapPolicy.installed }
         self.shape = shape
-        self.scalars = scalars
+        self.storage = scalars
         self.trace = trace
     }
 
@@ -76,7 +88,7 @@ public struct Tensor: Sendable {
     /// The number of axes.
     public var rank: Int { shape.count }
     /// The number of elements.
-    public var count: Int { scalars.count }
+    public var count: Int { storage.isEmpty && trace != nil ? shape.reduce(1, *) : storage.count }
     /// The single element of a one-element tensor.
     ///
     /// - Precondition: `count == 1`; the message names the shape otherwise.
@@ -88,7 +100,9 @@ public struct Tensor: Sendable {
     /// The same values with every differentiation trace removed: a constant.
     ///
     /// Use it to stop gradients (`x.detached` has derivative zero with respect to `x`).
-    public var detached: Tensor { Tensor(shape: shape, scalars: scalars, trace: nil) }
+    /// Inside a staged function the result stays symbolic (it is a value of the program, with no
+    /// derivative).
+    public var detached: Tensor { Tensor(shape: shape, scalars: storage, trace: stagingTrace) }
 
     /// Whether any element is NaN or infinite.
     public var hasNonFinite: Bool { scalars.contains { !$0.isFinite } }
@@ -102,6 +116,7 @@ public struct Tensor: Sendable {
 extension Tensor: CustomStringConvertible {
     /// A compact rendering: the shape and up to eight elements.
     public var description: String {
+        if storage.isEmpty && trace != nil && count > 0 { return "Tensor(symbolic, shape: \(shape))" }
         let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         let more = count > 8 ? ", … (\(count) elements)" : ""
         return shape.isEmpty ? "Tensor(\(scalars.first ?? .nan))" : "Tensor(shape: \(shape), [\(shown)\(more)])"

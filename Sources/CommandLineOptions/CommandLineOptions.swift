@@ -43,6 +43,20 @@ public struct ArgumentScanner {
         guard let n = Int(text), n >= 1 else { throw OptionsError("\(option) needs a whole number ≥ 1, got '\(text)'") }
         return n
     }
+
+    /// The value following `option` as a random seed, a whole number in `0..<2^64`.
+    ///
+    /// - Throws: `OptionsError` quoting the value when it is not one.
+    public mutating func seed(for option: String) throws -> UInt64 {
+        let text = try value(for: option)
+        guard let seed = UInt64(text) else { throw OptionsError("\(option) needs a whole number in 0..<2^64, got '\(text)'") }
+        return seed
+    }
+}
+
+/// Writes `text` and a newline to standard error.
+public func printError(_ text: String) {
+    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
 /// Parses the process's arguments with `parse`; on `--help` prints `usage` and exits 0, on a bad

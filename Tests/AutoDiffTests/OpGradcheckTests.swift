@@ -90,44 +90,15 @@ final class OpGradcheckTests: XCTestCase {
     /// Deterministic weights of the output's shape, to make any output a scalar.
     static func weights(like y: Tensor) -> Tensor { input(y.shape, offset: 3) }
 
-    func check(_ name: String, _ report: GradcheckResult, _ order: String) {
-        XCTAssertTrue(report.passes(tolerance: 1e-6), "\(name) (\(order)): \(report)")
-    }
+    func testFirstOrderOfEveryUnaryOp() { GradcheckAtEveryOrder.firstOrder(Self.unaryCases, []) }
 
-    func testFirstOrderOfEveryUnaryOp() {
-        for c in Self.unaryCases { check(c.name, gradcheck(at: c.x, of: c.f), "first order") }
-    }
-
-    func testFirstOrderOfEveryBinaryOp() {
-        for c in Self.binaryCases { check(c.name, gradcheck(at: c.x, c.y, of: c.f), "first order") }
-    }
+    func testFirstOrderOfEveryBinaryOp() { GradcheckAtEveryOrder.firstOrder([], Self.binaryCases) }
 
     /// `x ↦ ∇ₓ⟨w, f(x)⟩` runs every VJP rule as ops; its Jacobian (the Hessian of ⟨w, f⟩) is checked.
-    func testVJPRulesAreDifferentiable() {
-        for c in Self.unaryCases {
-            let w = Self.weights(like: c.f(c.x))
-            check(c.name, gradcheck(at: c.x) { x in gradient(at: x) { x in (c.f(x) * w).sum() } }, "VJP of VJP")
-        }
-        for c in Self.binaryCases {
-            let w = Self.weights(like: c.f(c.x, c.y))
-            check(c.name, gradcheck(at: c.x, c.y) { x, y in
-                let (gx, gy) = gradient(at: x, y) { x, y in (c.f(x, y) * w).sum() }
-                return concatenate([gx.reshaped(to: [gx.count]), gy.reshaped(to: [gy.count])])
-            }, "VJP of VJP")
-        }
-    }
+    func testVJPRulesAreDifferentiable() { GradcheckAtEveryOrder.vjpRules(Self.unaryCases, Self.binaryCases) }
 
     /// `x ↦ f'(x)·v` runs every JVP rule as ops; its Jacobian is checked.
-    func testJVPRulesAreDifferentiable() {
-        for c in Self.unaryCases {
-            let v = Self.input(c.x.shape, offset: 5)
-            check(c.name, gradcheck(at: c.x) { x in jvp(at: x, direction: v, of: c.f).tangent }, "JVP")
-        }
-        for c in Self.binaryCases {
-            let vx = Self.input(c.x.shape, offset: 5), vy = Self.input(c.y.shape, offset: 6)
-            check(c.name, gradcheck(at: c.x, c.y) { x, y in jvp(at: x, y, directions: (vx, vy), of: c.f).tangent }, "JVP")
-        }
-    }
+    func testJVPRulesAreDifferentiable() { GradcheckAtEveryOrder.jvpRules(Self.unaryCases, Self.binaryCases) }
 
     /// `sign` is piecewise constant: its derivative is exactly zero.
     func testSignHasZeroDerivative() {

@@ -2,12 +2,56 @@ import Foundation
 import XCTest
 @testable import AutoDiff
 
-/// The four-lane `tanh` kernel against libm's, in units in the last place, over the whole range and at the
+/// The vector `tanh` and `exp` kernels, on every instruction set, against libm, in units in the last place, over the whole range and at the
 /// special values.
 final class VectorMathTests: XCTestCase {
     private func vectorTanh(_ x: [Double]) -> [Double] { AutoDiff.tanh(Tensor(x)).scalars }
 
-    func testTanhIsWithinThreeUlpOfLibm() {
+    /// Every instruction set this CPU runs, portable first.
+    private let instructionSets = KernelDispatch.InstructionSet.allCases.filter { $0.rawValue <= KernelDispatch.best.rawValue }
+
+    /// The largest distance of `got` from `expected(x)` in units in the last place, and where.
+    private func worstUlps(_ x: [Double], _ got: [Double], _ expected: (Double) -> Double) -> (Double, Double) {
+        var worst = 0.0, worstAt = 0.0
+        for (value, result) in zip(x, got) {
+            let reference = expected(value)
+            let ulps = reference == result ? 0 : abs(result - reference) / reference.ulp
+            if ulps > worst { (worst, worstAt) = (ulps, value) }
+        }
+        return (worst, worstAt)
+    }
+
+    func testExpIsWithinTwoUlpOfLibmOnEveryInstructionSet() {
+        var x = (0..<20001).map { i in -745 + 1455 * Double(i) / 20000 }
+        x += (0..<2000).map { i in pow(10, -300 + 302 * Double(i) / 1999) }
+        x += x.map { -$0 } + [0.1, 0.5, 0.75]
+        for isa in instructionSets {
+            let got = KernelDispatch.with(isa) { () -> [Double] in
+                var out = [Double](repeating: 0, count: x.count)
+                x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { VectorMath.exp(src, $0.baseAddress!) } }
+                return out
+            }
+            // Results below the smallest normal double carry fewer significant bits: compare above it.
+            let (worst, worstAt) = worstUlps(x.filter { $0 > -708 }, zip(x, got).filter { $0.0 > -708 }.map(\.1), Foundation.exp)
+            print("vector exp \(isa): worst \(worst) ulp at x = \(worstAt)")
+            XCTAssertLessThanOrEqual(worst, 2, "\(isa) worst at x = \(worstAt)")
+            let specialInputs: [Double] = [0, 709.9, -746, .nan, .infinity, -.infinity, 0x1p-1030]
+            let special = KernelDispatch.with(isa) { () -> [Double] in
+                var out = [Double](repeating: 0, count: specialInputs.count)
+                specialInputs.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { VectorMath.exp(src, $0.baseAddress!) } }
+                return out
+            }
+            XCTAssertEqual(special[0], 1)
+            XCTAssertEqual(special[1], .infinity)
+            XCTAssertEqual(special[2], 0)
+            XCTAssertTrue(special[3].isNaN)
+            XCTAssertEqual(special[4], .infinity)
+            XCTAssertEqual(special[5], 0)
+            XCTAssertEqual(special[6], 1)
+        }
+    }
+
+    func testTanhIsWithinThreeUlpOfLibmOnEveryInstructionSet() {
         // Log-spaced magnitudes from 1e-300 to 30 with both signs, plus a dense linear grid near the
         // branch-free reduction's interesting points (|x| around ln 2 / 4 and 20), 7 values per lane group.
         var x = (0..<4000).map { i in pow(10, -300 + 301.5 * Double(i) / 3999) }
@@ -15,15 +59,11 @@ final class VectorMathTests: XCTestCase {
         x += (0..<401).map { i in 19.5 + Double(i) / 400 }
         x += x.map { -$0 }
         x.append(contentsOf: [0.1, 0.5, 0.75])  // a tail shorter than four lanes
-        let got = vectorTanh(x)
-        var worst = 0.0, worstAt = 0.0
-        for (value, result) in zip(x, got) {
-            let expected = Foundation.tanh(value)
-            let ulps = abs(result - expected) / expected.ulp
-            if ulps > worst { (worst, worstAt) = (ulps, value) }
+        for isa in instructionSets {
+            let (worst, worstAt) = worstUlps(x, KernelDispatch.with(isa) { vectorTanh(x) }, Foundation.tanh)
+            print("vector tanh \(isa): worst \(worst) ulp at x = \(worstAt)")
+            XCTAssertLessThanOrEqual(worst, 3, "\(isa) worst at x = \(worstAt)")
         }
-        print("vector tanh: worst \(worst) ulp at x = \(worstAt)")
-        XCTAssertLessThanOrEqual(worst, 3, "worst at x = \(worstAt)")
     }
 
     func testTanhSpecialValues() {

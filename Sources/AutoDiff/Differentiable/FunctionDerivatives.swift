@@ -71,7 +71,7 @@ func _vjpLogisticLoss(logits: Tensor, labels: Tensor) -> (value: Tensor, pullbac
     taped(logits, labels) { logisticLoss(logits: $0, labels: $1) }
 }
 
-@usableFromInline @derivative(of: crossEntropy, wrt: (logits, labels))
+@usableFromInline @derivative(of: crossEntropy(logits:labels:), wrt: (logits, labels))
 func _vjpCrossEntropy(logits: Tensor, labels: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
     taped(logits, labels) { crossEntropy(logits: $0, labels: $1) }
 }

@@ -160,13 +160,13 @@ enum Elementwise {
         }
     }
 
-    /// Adds `other` into `x` element by element; both constants of one shape.
+    /// Adds `other` into `x` element by element (the C `axpy` with coefficient 1, at the CPU's width: the
+    /// same bits as `x[i] + other[i]`); both constants of one shape.
     static func addInPlace(_ x: inout Tensor, _ other: Tensor) {
         let n = x.count
+        guard n > 0 else { return }
         other.scalars.withUnsafeBufferPointer { src in
-            x.scalars.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<n { dst[i] += src[i] }
-            }
+            x.scalars.withUnsafeMutableBufferPointer { dst in MatmulKernel.axpy(n, 1, src.baseAddress!, dst.baseAddress!) }
         }
     }
 }

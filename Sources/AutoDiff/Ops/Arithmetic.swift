@@ -12,11 +12,7 @@ extension Tensor {
         engineCheck(
             target == shape,
             "\(AutoDiffError.shapeMismatch(op: "broadcast(to:)", lhs: self.shape, rhs: shape, reason: "the first does not broadcast to the second"))")
-        return Application.unary(
-            self,
-            value: { Elementwise.broadcast($0, to: shape) },
-            jvp: { t, _, _ in t.broadcast(to: shape) },
-            vjp: { g, x, _ in g.sum(toShape: x.shape) })
+        return Broadcast(shape: shape)(self)
     }
 
     /// The sum of `self` over the axes along which `shape` broadcasts to `self.shape`: the adjoint of
@@ -28,65 +24,23 @@ extension Tensor {
         engineCheck(
             (try? Shapes.broadcast(shape, self.shape)) == self.shape,
             "\(AutoDiffError.shapeMismatch(op: "sum(toShape:)", lhs: self.shape, rhs: shape, reason: "the second does not broadcast to the first"))")
-        return Application.unary(
-            self,
-            value: { Elementwise.sumToShape($0, shape) },
-            jvp: { t, _, _ in t.sum(toShape: shape) },
-            vjp: { g, x, _ in g.broadcast(to: x.shape) })
+        return SumToShape(shape: shape)(self)
     }
 
     /// Element-wise sum with broadcasting. ∂/∂a = ∂/∂b = 1.
-    public static func + (a: Tensor, b: Tensor) -> Tensor {
-        Application.binary(
-            a, b,
-            value: { Elementwise.zip($0, $1, op: "+", +) },
-            jvpA: { t, _, _, y in t.broadcast(to: y.shape) },
-            jvpB: { t, _, _, y in t.broadcast(to: y.shape) },
-            vjpA: { g, a, _, _ in g.sum(toShape: a.shape) },
-            vjpB: { g, _, b, _ in g.sum(toShape: b.shape) })
-    }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { Add()(a, b) }
 
     /// Element-wise difference with broadcasting. ∂/∂a = 1, ∂/∂b = −1.
-    public static func - (a: Tensor, b: Tensor) -> Tensor {
-        Application.binary(
-            a, b,
-            value: { Elementwise.zip($0, $1, op: "-", -) },
-            jvpA: { t, _, _, y in t.broadcast(to: y.shape) },
-            jvpB: { t, _, _, y in -t.broadcast(to: y.shape) },
-            vjpA: { g, a, _, _ in g.sum(toShape: a.shape) },
-            vjpB: { g, _, b, _ in -g.sum(toShape: b.shape) })
-    }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { Subtract()(a, b) }
 
     /// Element-wise product with broadcasting. ∂/∂a = b, ∂/∂b = a.
-    public static func * (a: Tensor, b: Tensor) -> Tensor {
-        Application.binary(
-            a, b,
-            value: { Elementwise.zip($0, $1, op: "*", *) },
-            jvpA: { t, _, b, _ in t * b },
-            jvpB: { t, a, _, _ in a * t },
-            vjpA: { g, a, b, _ in (g * b).sum(toShape: a.shape) },
-            vjpB: { g, a, b, _ in (g * a).sum(toShape: b.shape) })
-    }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { Multiply()(a, b) }
 
     /// Element-wise quotient with broadcasting. ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b.
-    public static func / (a: Tensor, b: Tensor) -> Tensor {
-        Application.binary(
-            a, b,
-            value: { Elementwise.zip($0, $1, op: "/", /) },
-            jvpA: { t, _, b, _ in t / b },
-            jvpB: { t, _, b, y in -(t * y / b) },
-            vjpA: { g, a, b, _ in (g / b).sum(toShape: a.shape) },
-            vjpB: { g, _, b, y in (-(g * y / b)).sum(toShape: b.shape) })
-    }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { Divide()(a, b) }
 
     /// Element-wise negation. ∂/∂x = −1.
-    public static prefix func - (x: Tensor) -> Tensor {
-        Application.unary(
-            x,
-            value: { Elementwise.map($0) { -$0 } },
-            jvp: { t, _, _ in -t },
-            vjp: { g, _, _ in -g })
-    }
+    public static prefix func - (x: Tensor) -> Tensor { Negate()(x) }
 
     /// `a + b` with `b` a constant scalar.
     public static func + (a: Tensor, b: Double) -> Tensor { a + Tensor(b) }
@@ -113,4 +67,92 @@ extension Tensor {
     public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
     /// `a = a / b`.
     public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
+}
+
+/// The primitive behind `broadcast(to:)`: `y = x` repeated to `shape`; `ẏ = broadcast(ẋ)`,
+/// `x̄ = sum(ȳ, toShape: x.shape)`.
+public struct Broadcast: UnaryPrimitive {
+    /// The target shape.
+    public var shape: [Int]
+    public var name: String { "broadcast" }
+    public func outputShape(_ x: [Int]) -> [Int] { shape }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.broadcast(x, to: shape) }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.broadcast(to: shape) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.sum(toShape: x.shape) }
+    public func swiftSource(_ x: String) -> String { "\(x).broadcast(to: \(shape))" }
+}
+
+/// The primitive behind `sum(toShape:)`: `y` = the sum of `x` over the axes `shape` broadcasts along;
+/// `ẏ = sum(ẋ)`, `x̄ = broadcast(ȳ, to: x.shape)`.
+public struct SumToShape: UnaryPrimitive {
+    /// The reduced shape.
+    public var shape: [Int]
+    public var name: String { "sumToShape" }
+    public func outputShape(_ x: [Int]) -> [Int] { shape }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.sumToShape(x, shape) }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.sum(toShape: shape) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.broadcast(to: x.shape) }
+    public func swiftSource(_ x: String) -> String { "\(x).sum(toShape: \(shape))" }
+}
+
+/// The shape of a broadcasting element-wise op's output.
+func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
+    a == b ? a : require(try Shapes.broadcast(a, b, op: op))
+}
+
+/// The primitive behind `a + b`: `ẏ = ȧ + ḃ` (broadcast), `ā = sum(ȳ, toShape: a.shape)`, same for `b`.
+public struct Add: BinaryPrimitive {
+    public var name: String { "add" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "+") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "+", +) }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: b.shape) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "\(a) + \(b)" }
+}
+
+/// The primitive behind `a - b`: ∂/∂a = 1, ∂/∂b = −1 (adjoints summed back to each shape).
+public struct Subtract: BinaryPrimitive {
+    public var name: String { "subtract" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "-") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "-", -) }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -t.broadcast(to: y.shape) }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -g.sum(toShape: b.shape) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "\(a) - \(b)" }
+}
+
+/// The primitive behind `a * b`: ∂/∂a = b, ∂/∂b = a.
+public struct Multiply: BinaryPrimitive {
+    public var name: String { "multiply" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "*") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "*", *) }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a * t }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b).sum(toShape: a.shape) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * a).sum(toShape: b.shape) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "\(a) * \(b)" }
+}
+
+/// The primitive behind `a / b`: ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b.
+public struct Divide: BinaryPrimitive {
+    public var name: String { "divide" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "/") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "/", /) }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t / b }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -(t * y / b) }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g / b).sum(toShape: a.shape) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (-(g * y / b)).sum(toShape: b.shape) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "\(a) / \(b)" }
+}
+
+/// The primitive behind prefix `-x`: ∂/∂x = −1.
+public struct Negate: UnaryPrimitive {
+    public var name: String { "negate" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { -$0 } }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -g }
+    public func swiftSource(_ x: String) -> String { "-\(x)" }
 }

@@ -30,33 +30,55 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool)
     engineCheck(
         k == k2,
         "\(AutoDiffError.shapeMismatch(op: "matmul(transposeA: \(transposeA), transposeB: \(transposeB))", lhs: a.shape, rhs: b.shape, reason: "inner extents \(k) and \(k2) differ"))")
-    return Application.binary(
-        a, b,
-        value: { a, b in
-            var out = [Double](repeating: 0, count: m * n)
-            a.scalars.withUnsafeBufferPointer { pa in
-                b.scalars.withUnsafeBufferPointer { pb in
-                    out.withUnsafeMutableBufferPointer { pc in
-                        MatmulKernel.gemm(
-                            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                            a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
-                    }
+    return Matmul(transposeA: transposeA, transposeB: transposeB)(a, b)
+}
+
+/// The primitive behind `matmul(_:_:transposeA:transposeB:)`: `C = op(A) op(B)`, with the transposes
+/// folded into the kernel call. Rules: `Ċ = op(Ȧ) op(B) + op(A) op(Ḃ)`; `Ā = G op(B)ᵀ` (or `op(B) Gᵀ`
+/// when `transposeA`), `B̄ = op(A)ᵀ G` (or `Gᵀ op(A)` when `transposeB`).
+public struct Matmul: BinaryPrimitive {
+    /// Whether the first operand enters transposed.
+    public var transposeA: Bool
+    /// Whether the second operand enters transposed.
+    public var transposeB: Bool
+    public var name: String { "matmul" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] {
+        [transposeA ? a[1] : a[0], transposeB ? b[0] : b[1]]
+    }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
+        let n = transposeB ? b.shape[0] : b.shape[1]
+        var out = [Double](repeating: 0, count: m * n)
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    MatmulKernel.gemm(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                        a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
                 }
             }
-            return Tensor(shape: [m, n], scalars: out, trace: nil)
-        },
-        jvpA: { t, _, b, _ in matmul(t, b, transposeA: transposeA, transposeB: transposeB) },
-        jvpB: { t, a, _, _ in matmul(a, t, transposeA: transposeA, transposeB: transposeB) },
-        vjpA: { g, _, b, _ in
-            transposeA
-                ? matmul(b, g, transposeA: transposeB, transposeB: true)
-                : matmul(g, b, transposeA: false, transposeB: !transposeB)
-        },
-        vjpB: { g, a, _, _ in
-            transposeB
-                ? matmul(g, a, transposeA: true, transposeB: transposeA)
-                : matmul(a, g, transposeA: !transposeA, transposeB: false)
-        })
+        }
+        return Tensor(shape: [m, n], scalars: out, trace: nil)
+    }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        matmul(t, b, transposeA: transposeA, transposeB: transposeB)
+    }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        matmul(a, t, transposeA: transposeA, transposeB: transposeB)
+    }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        transposeA
+            ? matmul(b, g, transposeA: transposeB, transposeB: true)
+            : matmul(g, b, transposeA: false, transposeB: !transposeB)
+    }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        transposeB
+            ? matmul(g, a, transposeA: true, transposeB: transposeA)
+            : matmul(a, g, transposeA: !transposeA, transposeB: false)
+    }
+    public func swiftSource(_ a: String, _ b: String) -> String {
+        "matmul(\(a), \(b), transposeA: \(transposeA), transposeB: \(transposeB))"
+    }
 }
 
 /// The inner product `Σ aᵢ bᵢ` of two tensors of one shape, as a scalar.
@@ -78,22 +100,28 @@ extension Tensor {
             engineCheck(rank < 2, "transposed: only matrices are transposed; the shape is \(shape)")
             return self
         }
-        let rows = shape[0], cols = shape[1]
-        return Application.unary(
-            self,
-            value: { x in
-                var out = [Double](repeating: 0, count: x.count)
-                x.scalars.withUnsafeBufferPointer { src in
-                    out.withUnsafeMutableBufferPointer { dst in
-                        for i in 0..<rows { for j in 0..<cols { dst[j * rows + i] = src[i * cols + j] } }
-                    }
-                }
-                return Tensor(shape: [cols, rows], scalars: out, trace: nil)
-            },
-            jvp: { t, _, _ in t.transposed },
-            vjp: { g, _, _ in g.transposed })
+        return Transpose()(self)
     }
 
     /// `Σ xᵢ²`, as a scalar. Gradient `2x`.
     public func squaredNorm() -> Tensor { dot(self, self) }
+}
+
+/// The primitive behind `transposed` (matrices): linear, so `ẏ = ẋᵀ` and `x̄ = ȳᵀ`.
+public struct Transpose: UnaryPrimitive {
+    public var name: String { "transpose" }
+    public func outputShape(_ x: [Int]) -> [Int] { [x[1], x[0]] }
+    public func value(_ x: Tensor) -> Tensor {
+        let rows = x.shape[0], cols = x.shape[1]
+        var out = [Double](repeating: 0, count: x.count)
+        x.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<rows { for j in 0..<cols { dst[j * rows + i] = src[i * cols + j] } }
+            }
+        }
+        return Tensor(shape: [cols, rows], scalars: out, trace: nil)
+    }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.transposed }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.transposed }
+    public func swiftSource(_ x: String) -> String { "\(x).transposed" }
 }

@@ -40,18 +40,45 @@ public func crossEntropy(logits: Tensor, labels: Tensor) -> Tensor {
 /// The element-wise maximum with broadcasting. The derivative goes to `a` where `a ≥ b` and to `b`
 /// where `b > a` (ties choose `a`), so at a tie one subgradient is taken, never their average.
 public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    Application.binary(
-        a, b,
-        value: { Elementwise.zip($0, $1, op: "maximum") { Swift.max($0, $1) } },
-        jvpA: { t, a, b, _ in t * firstIsMaximum(a, b) },
-        jvpB: { t, a, b, _ in t * (1 - firstIsMaximum(a, b)) },
-        vjpA: { g, a, b, _ in (g * firstIsMaximum(a, b)).sum(toShape: a.shape) },
-        vjpB: { g, a, b, _ in (g * (1 - firstIsMaximum(a, b))).sum(toShape: b.shape) })
+    Maximum()(a, b)
 }
 
-/// The constant mask `1[a ≥ b]` (broadcast): where `maximum` takes its first argument.
-private func firstIsMaximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    Elementwise.zip(a.detached, b.detached, op: "maximum") { $0 >= $1 ? 1 : 0 }
+/// The primitive behind `maximum(_:_:)`: with the constant mask `m = 1[a ≥ b]`, `ẏ = m ȧ + (1 − m) ḃ`,
+/// `ā = m ȳ`, `b̄ = (1 − m) ȳ` (each summed back to its shape).
+public struct Maximum: BinaryPrimitive {
+    public var name: String { "maximum" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "maximum") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Elementwise.zip(a, b, op: "maximum") { Swift.max($0, $1) }
+    }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * FirstIsMaximum()(a.detached, b.detached) }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        t * (1 - FirstIsMaximum()(a.detached, b.detached))
+    }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        (g * FirstIsMaximum()(a.detached, b.detached)).sum(toShape: a.shape)
+    }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
+        (g * (1 - FirstIsMaximum()(a.detached, b.detached))).sum(toShape: b.shape)
+    }
+    public func swiftSource(_ a: String, _ b: String) -> String { "maximum(\(a), \(b))" }
+}
+
+/// The constant mask `1[a ≥ b]` (broadcast): where `maximum` takes its first argument. Piecewise
+/// constant, applied to detached inputs; its rules are 0.
+public struct FirstIsMaximum: BinaryPrimitive {
+    /// The mask op (it has no attributes).
+    public init() {}
+    public var name: String { "firstIsMaximum" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "maximum") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Elementwise.zip(a, b, op: "maximum") { $0 >= $1 ? 1 : 0 }
+    }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { y.constantZeros }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { y.constantZeros }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a.constantZeros }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { b.constantZeros }
+    public func swiftSource(_ a: String, _ b: String) -> String { "FirstIsMaximum()(\(a), \(b))" }
 }
 
 /// The element-wise minimum with broadcasting: `−maximum(−a, −b)`, so ties choose `a`.

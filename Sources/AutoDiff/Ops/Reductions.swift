@@ -49,11 +49,7 @@ extension Tensor {
     /// - Precondition: the tensor is not empty.
     public func logSumExp() -> Tensor {
         engineCheck(count > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp() of shape \(shape)"))")
-        return Application.unary(
-            self,
-            value: { x in Tensor(Tensor.stableLogSumExp(x.scalars[...])) },
-            jvp: { t, x, y in (t * exp(x - y)).sum() },
-            vjp: { g, x, y in g * exp(x - y) })
+        return LogSumExp(axis: nil)(self)
     }
 
     /// `log Σ exp(x)` along `axis` (removed from the shape), stabilised by the maximum of each slice.
@@ -63,11 +59,7 @@ extension Tensor {
     public func logSumExp(alongAxis axis: Int) -> Tensor {
         let a = require(try Shapes.normalize(axis: axis, of: shape, op: "logSumExp(alongAxis:)"))
         engineCheck(shape[a] > 0, "\(AutoDiffError.emptyTensor(op: "logSumExp(alongAxis: \(axis))"))")
-        return Application.unary(
-            self,
-            value: { x in Tensor.logSumExpKernel(x, axis: a) },
-            jvp: { t, x, y in (t * exp(x - y.expandingShape(at: a))).sum(alongAxis: a) },
-            vjp: { g, x, y in g.expandingShape(at: a) * exp(x - y.expandingShape(at: a)) })
+        return LogSumExp(axis: a)(self)
     }
 
     /// `m + log Σ exp(v − m)` with `m = max v` (`-∞` for all `-∞`).
@@ -78,7 +70,7 @@ extension Tensor {
         return m + Foundation.log(s)
     }
 
-    private static func logSumExpKernel(_ x: Tensor, axis: Int) -> Tensor {
+    static func logSumExpKernel(_ x: Tensor, axis: Int) -> Tensor {
         let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
         var reduced = x.shape
         reduced.remove(at: axis)
@@ -91,5 +83,35 @@ extension Tensor {
             }
         }
         return Tensor(shape: reduced, scalars: out, trace: nil)
+    }
+}
+
+/// The primitive behind `logSumExp()` (`axis == nil`: over all elements) and
+/// `logSumExp(alongAxis:)`: with `p = exp(x − y)` (the softmax, `y` repeated along the axis),
+/// `ẏ = Σ p ẋ` and `x̄ = p ȳ`.
+public struct LogSumExp: UnaryPrimitive {
+    /// The reduced (non-negative) axis, or `nil` for all elements.
+    public var axis: Int?
+    public var name: String { "logSumExp" }
+    public func outputShape(_ x: [Int]) -> [Int] {
+        guard let axis else { return [] }
+        var shape = x
+        shape.remove(at: axis)
+        return shape
+    }
+    public func value(_ x: Tensor) -> Tensor {
+        guard let axis else { return Tensor(Tensor.stableLogSumExp(x.scalars[...])) }
+        return Tensor.logSumExpKernel(x, axis: axis)
+    }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        guard let axis else { return (t * exp(x - y)).sum() }
+        return (t * exp(x - y.expandingShape(at: axis))).sum(alongAxis: axis)
+    }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        guard let axis else { return g * exp(x - y) }
+        return g.expandingShape(at: axis) * exp(x - y.expandingShape(at: axis))
+    }
+    public func swiftSource(_ x: String) -> String {
+        axis.map { "\(x).logSumExp(alongAxis: \($0))" } ?? "\(x).logSumExp()"
     }
 }

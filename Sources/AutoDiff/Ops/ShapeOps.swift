@@ -8,11 +8,7 @@ extension Tensor {
     public func reshaped(to shape: [Int]) -> Tensor {
         if shape == self.shape { return self }
         require(try Shapes.reshape(self.shape, to: shape))
-        return Application.unary(
-            self,
-            value: { Tensor(shape: shape, scalars: $0.scalars, trace: nil) },
-            jvp: { t, _, _ in t.reshaped(to: shape) },
-            vjp: { g, x, _ in g.reshaped(to: x.shape) })
+        return Reshape(shape: shape)(self)
     }
 
     /// The elements `range` along `axis`; the axis keeps its place with extent `range.count`.
@@ -25,12 +21,7 @@ extension Tensor {
             range.lowerBound >= 0 && range.upperBound <= shape[a],
             "slice(alongAxis: \(axis), \(range)): the range is outside 0..<\(shape[a]) for shape \(shape)")
         if range == 0..<shape[a] { return self }
-        let full = shape
-        return Application.unary(
-            self,
-            value: { ShapeKernel.slice($0, axis: a, range) },
-            jvp: { t, _, _ in t.slice(alongAxis: a, range) },
-            vjp: { g, _, _ in g.embedded(in: full, alongAxis: a, at: range.lowerBound) })
+        return Slice(axis: a, range: range)(self)
     }
 
     /// `self` placed at offset `start` along `axis` inside zeros of `shape`: the adjoint of `slice`.
@@ -45,11 +36,7 @@ extension Tensor {
                 && (0..<rank).allSatisfy { $0 == a || self.shape[$0] == shape[$0] },
             "\(AutoDiffError.shapeMismatch(op: "embedded(in:alongAxis: \(axis), at: \(start))", lhs: self.shape, rhs: shape, reason: "the first does not fit inside the second at that place"))")
         if self.shape == shape { return self }
-        return Application.unary(
-            self,
-            value: { ShapeKernel.embed($0, in: shape, axis: a, at: start) },
-            jvp: { t, _, _ in t.embedded(in: shape, alongAxis: a, at: start) },
-            vjp: { g, _, _ in g.slice(alongAxis: a, range) })
+        return Embed(shape: shape, axis: a, start: start)(self)
     }
 
     /// The sub-tensor at `index` along the first axis (that axis removed): row `index` of a matrix,
@@ -83,15 +70,86 @@ public func concatenate(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor 
     for t in tensors { offsets.append(offsets.last! + t.shape[a]) }
     var shape = first
     shape[a] = offsets.last!
-    return Application.nary(
-        tensors,
-        value: { parts in
-            var out = Tensor(zeros: shape)
-            for (i, p) in parts.enumerated() { ShapeKernel.copy(p, into: &out, axis: a, at: offsets[i]) }
-            return out
-        },
-        jvp: { i, t, _, _ in t.embedded(in: shape, alongAxis: a, at: offsets[i]) },
-        vjp: { i, g, _, _ in g.slice(alongAxis: a, offsets[i]..<offsets[i + 1]) })
+    return Concatenate(axis: a, offsets: offsets, shape: shape).apply(tensors)
+}
+
+/// The primitive behind `reshaped(to:)`: `ẏ = reshape(ẋ)`, `x̄ = reshape(ȳ, to: x.shape)`.
+public struct Reshape: UnaryPrimitive {
+    /// The new shape.
+    public var shape: [Int]
+    public var name: String { "reshape" }
+    public func outputShape(_ x: [Int]) -> [Int] { shape }
+    public func value(_ x: Tensor) -> Tensor { Tensor(shape: shape, scalars: x.scalars, trace: nil) }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.reshaped(to: shape) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.reshaped(to: x.shape) }
+    public func swiftSource(_ x: String) -> String { "\(x).reshaped(to: \(shape))" }
+}
+
+/// The primitive behind `slice(alongAxis:_:)`: `ẏ = slice(ẋ)`, `x̄ = ȳ` embedded into zeros of x's shape.
+public struct Slice: UnaryPrimitive {
+    /// The (non-negative) axis.
+    public var axis: Int
+    /// The kept positions along `axis`.
+    public var range: Range<Int>
+    public var name: String { "slice" }
+    public func outputShape(_ x: [Int]) -> [Int] {
+        var shape = x
+        shape[axis] = range.count
+        return shape
+    }
+    public func value(_ x: Tensor) -> Tensor { ShapeKernel.slice(x, axis: axis, range) }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.slice(alongAxis: axis, range) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        g.embedded(in: x.shape, alongAxis: axis, at: range.lowerBound)
+    }
+    public func swiftSource(_ x: String) -> String { "\(x).slice(alongAxis: \(axis), \(range))" }
+}
+
+/// The primitive behind `embedded(in:alongAxis:at:)`: `ẏ = embed(ẋ)`, `x̄ = ȳ` sliced at the same place.
+public struct Embed: UnaryPrimitive {
+    /// The output shape.
+    public var shape: [Int]
+    /// The (non-negative) axis.
+    public var axis: Int
+    /// The offset of the input along `axis`.
+    public var start: Int
+    public var name: String { "embed" }
+    public func outputShape(_ x: [Int]) -> [Int] { shape }
+    public func value(_ x: Tensor) -> Tensor { ShapeKernel.embed(x, in: shape, axis: axis, at: start) }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.embedded(in: shape, alongAxis: axis, at: start) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        g.slice(alongAxis: axis, start..<(start + x.shape[axis]))
+    }
+    public func swiftSource(_ x: String) -> String {
+        "\(x).embedded(in: \(shape), alongAxis: \(axis), at: \(start))"
+    }
+}
+
+/// The primitive behind `concatenate(_:alongAxis:)`: input i occupies `offsets[i]..<offsets[i + 1]`
+/// along `axis`; its tangent is embedded there, its adjoint is that slice of the output's adjoint.
+public struct Concatenate: Primitive {
+    /// The (non-negative) axis.
+    public var axis: Int
+    /// Where each input starts along `axis`, and the total extent last.
+    public var offsets: [Int]
+    /// The output shape.
+    public var shape: [Int]
+    public var name: String { "concatenate" }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
+    public func value(_ inputs: [Tensor]) -> Tensor {
+        var out = Tensor(zeros: shape)
+        for (i, p) in inputs.enumerated() { ShapeKernel.copy(p, into: &out, axis: axis, at: offsets[i]) }
+        return out
+    }
+    public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        tangent.embedded(in: shape, alongAxis: axis, at: offsets[input])
+    }
+    public func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        adjoint.slice(alongAxis: axis, offsets[input]..<offsets[input + 1])
+    }
+    public func swiftSource(_ arguments: [String]) -> String {
+        "concatenate([\(arguments.joined(separator: ", "))], alongAxis: \(axis))"
+    }
 }
 
 /// Copy loops for the layout ops, viewing a tensor as `[outer, extent along axis, inner]`.

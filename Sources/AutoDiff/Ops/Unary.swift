@@ -9,104 +9,178 @@ public func exp(_ x: Tensor) -> Tensor { Exp()(x) }
 public struct Exp: UnaryPrimitive {
     public init() {}
     public var name: String { "exp" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.exp($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.exp) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * y }
     public func swiftSource(_ x: String) -> String { "exp(\(x))" }
 }
 
+/// An element-wise function `y = φ(x)` whose JVP and VJP both multiply by `φ'(x)`: `ẏ = φ'(x) ẋ`,
+/// `x̄ = φ'(x) ȳ`. Conform and give `derivative(x:y:)` (written with tensor ops) instead of both rules.
+public protocol ElementwisePrimitive: UnaryPrimitive {
+    /// `φ'(x)` element-wise, from the input `x` and the output `y`.
+    func derivative(x: Tensor, y: Tensor) -> Tensor
+}
+
+extension ElementwisePrimitive {
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * derivative(x: x, y: y) }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * derivative(x: x, y: y) }
+}
+
 /// Natural logarithm element-wise. Derivative `1/x`.
-public func log(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Foundation.log($0) } },
-        jvp: { t, x, _ in t / x }, vjp: { g, x, _ in g / x })
+public func log(_ x: Tensor) -> Tensor { Log()(x) }
+
+/// The primitive behind `log(_:)`: `ẏ = ẋ/x`, `x̄ = ȳ/x`.
+public struct Log: UnaryPrimitive {
+    public var name: String { "log" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.log($0) } }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g / x }
+    public func swiftSource(_ x: String) -> String { "log(\(x))" }
 }
 
 /// Square root element-wise. Derivative `1/(2√x) = 0.5/y`.
-public func sqrt(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { $0.squareRoot() } },
-        jvp: { t, _, y in 0.5 * t / y }, vjp: { g, _, y in 0.5 * g / y })
+public func sqrt(_ x: Tensor) -> Tensor { Sqrt()(x) }
+
+/// The primitive behind `sqrt(_:)`: `ẏ = 0.5 ẋ/y`, `x̄ = 0.5 ȳ/y`.
+public struct Sqrt: UnaryPrimitive {
+    public var name: String { "sqrt" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { $0.squareRoot() } }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * t / y }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * g / y }
+    public func swiftSource(_ x: String) -> String { "sqrt(\(x))" }
 }
 
 /// `xᵖ` element-wise for a constant exponent. Derivative `p·xᵖ⁻¹`.
-public func pow(_ x: Tensor, _ p: Double) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Foundation.pow($0, p) } },
-        jvp: { t, x, _ in t * (p * pow(x, p - 1)) },
-        vjp: { g, x, _ in g * (p * pow(x, p - 1)) })
+public func pow(_ x: Tensor, _ p: Double) -> Tensor { PowConstant(exponent: p)(x) }
+
+/// The primitive behind `pow(_:_:)` with a constant exponent p: `ẏ = p xᵖ⁻¹ ẋ`, `x̄ = p xᵖ⁻¹ ȳ`.
+public struct PowConstant: ElementwisePrimitive {
+    /// The exponent p.
+    public var exponent: Double
+    public var name: String { "pow" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { [exponent] in Foundation.pow($0, exponent) } }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { exponent * pow(x, exponent - 1) }
+    public func swiftSource(_ x: String) -> String { "pow(\(x), \(exponent))" }
 }
 
 /// `aᵇ` element-wise with broadcasting, for `a > 0` wherever `b` is differentiated.
 /// ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·log a.
-public func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
-    Application.binary(
-        a, b,
-        value: { Elementwise.zip($0, $1, op: "pow") { Foundation.pow($0, $1) } },
-        jvpA: { t, a, b, _ in t * b * pow(a, b - 1) },
-        jvpB: { t, a, _, y in t * y * log(a) },
-        vjpA: { g, a, b, _ in (g * b * pow(a, b - 1)).sum(toShape: a.shape) },
-        vjpB: { g, a, b, y in (g * y * log(a)).sum(toShape: b.shape) })
+public func pow(_ a: Tensor, _ b: Tensor) -> Tensor { Pow()(a, b) }
+
+/// The primitive behind `pow(_:_:)` of two tensors: ∂/∂a = b·aᵇ⁻¹, ∂/∂b = y·log a.
+public struct Pow: BinaryPrimitive {
+    public var name: String { "pow" }
+    public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "pow") }
+    public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "pow") { Foundation.pow($0, $1) } }
+    public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b * pow(a, b - 1) }
+    public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * y * log(a) }
+    public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b * pow(a, b - 1)).sum(toShape: a.shape) }
+    public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * y * log(a)).sum(toShape: b.shape) }
+    public func swiftSource(_ a: String, _ b: String) -> String { "pow(\(a), \(b))" }
 }
 
 /// Hyperbolic tangent element-wise. Derivative `1 − y²`.
-public func tanh(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0, kernel: VectorMath.tanh) },
-        jvp: { t, _, y in t * (1 - y * y) }, vjp: { g, _, y in g * (1 - y * y) })
+public func tanh(_ x: Tensor) -> Tensor { Tanh()(x) }
+
+/// The primitive behind `tanh(_:)`: `ẏ = (1 − y²) ẋ`, `x̄ = (1 − y²) ȳ`.
+public struct Tanh: ElementwisePrimitive {
+    public var name: String { "tanh" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.tanh) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { 1 - y * y }
+    public func swiftSource(_ x: String) -> String { "tanh(\(x))" }
 }
 
 /// Logistic function `1/(1 + e⁻ˣ)` element-wise, evaluated without overflow. Derivative `y(1 − y)`.
-public func sigmoid(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0, Scalar.sigmoid) },
-        jvp: { t, _, y in t * (y * (1 - y)) }, vjp: { g, _, y in g * (y * (1 - y)) })
+public func sigmoid(_ x: Tensor) -> Tensor { Sigmoid()(x) }
+
+/// The primitive behind `sigmoid(_:)`: `ẏ = y(1 − y) ẋ`, `x̄ = y(1 − y) ȳ`.
+public struct Sigmoid: ElementwisePrimitive {
+    public var name: String { "sigmoid" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.sigmoid) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { y * (1 - y) }
+    public func swiftSource(_ x: String) -> String { "sigmoid(\(x))" }
 }
 
 /// `log(1 + eˣ)` element-wise, evaluated without overflow. Derivative `sigmoid(x)`.
-public func softplus(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0, Scalar.softplus) },
-        jvp: { t, x, _ in t * sigmoid(x) }, vjp: { g, x, _ in g * sigmoid(x) })
+public func softplus(_ x: Tensor) -> Tensor { Softplus()(x) }
+
+/// The primitive behind `softplus(_:)`: `ẏ = sigmoid(x) ẋ`, `x̄ = sigmoid(x) ȳ`.
+public struct Softplus: ElementwisePrimitive {
+    public var name: String { "softplus" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.softplus) }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
+    public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }
 
 /// `max(x, 0)` element-wise. Derivative: the step `1[x > 0]` (a constant, so second derivatives are 0).
-public func relu(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Swift.max($0, 0) } },
-        jvp: { t, x, _ in t * x.step }, vjp: { g, x, _ in g * x.step })
+public func relu(_ x: Tensor) -> Tensor { Relu()(x) }
+
+/// The primitive behind `relu(_:)`: `ẏ = 1[x > 0] ẋ`, `x̄ = 1[x > 0] ȳ`.
+public struct Relu: ElementwisePrimitive {
+    public var name: String { "relu" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.max($0, 0) } }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { step(x) }
+    public func swiftSource(_ x: String) -> String { "relu(\(x))" }
 }
 
 /// Sine element-wise. Derivative `cos x`.
-public func sin(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Foundation.sin($0) } },
-        jvp: { t, x, _ in t * cos(x) }, vjp: { g, x, _ in g * cos(x) })
+public func sin(_ x: Tensor) -> Tensor { Sin()(x) }
+
+/// The primitive behind `sin(_:)`: `ẏ = cos(x) ẋ`, `x̄ = cos(x) ȳ`.
+public struct Sin: ElementwisePrimitive {
+    public var name: String { "sin" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.sin($0) } }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { cos(x) }
+    public func swiftSource(_ x: String) -> String { "sin(\(x))" }
 }
 
 /// Cosine element-wise. Derivative `−sin x`.
-public func cos(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Foundation.cos($0) } },
-        jvp: { t, x, _ in -(t * sin(x)) }, vjp: { g, x, _ in -(g * sin(x)) })
+public func cos(_ x: Tensor) -> Tensor { Cos()(x) }
+
+/// The primitive behind `cos(_:)`: `ẏ = −sin(x) ẋ`, `x̄ = −sin(x) ȳ`.
+public struct Cos: ElementwisePrimitive {
+    public var name: String { "cos" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.cos($0) } }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { -sin(x) }
+    public func swiftSource(_ x: String) -> String { "cos(\(x))" }
 }
 
 /// Absolute value element-wise. Derivative `sign x` (0 at 0).
-public func abs(_ x: Tensor) -> Tensor {
-    Application.unary(
-        x, value: { Elementwise.map($0) { Swift.abs($0) } },
-        jvp: { t, x, _ in t * sign(x) }, vjp: { g, x, _ in g * sign(x) })
+public func abs(_ x: Tensor) -> Tensor { Abs()(x) }
+
+/// The primitive behind `abs(_:)`: `ẏ = sign(x) ẋ`, `x̄ = sign(x) ȳ`.
+public struct Abs: ElementwisePrimitive {
+    public var name: String { "abs" }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.abs($0) } }
+    public func derivative(x: Tensor, y: Tensor) -> Tensor { sign(x) }
+    public func swiftSource(_ x: String) -> String { "abs(\(x))" }
 }
 
 /// Sign element-wise (−1, 0 or 1; `sign(0) = 0`). Piecewise constant: its derivative is zero
 /// everywhere it exists, so the result is a constant that no level tracks.
-public func sign(_ x: Tensor) -> Tensor {
-    Elementwise.map(x.detached, Scalar.sign)
-}
+public func sign(_ x: Tensor) -> Tensor { PiecewiseConstant.sign(x.detached) }
 
-extension Tensor {
-    /// The constant `1[x > 0]`.
-    var step: Tensor { Elementwise.map(detached) { $0 > 0 ? 1 : 0 } }
+/// The constant step `1[x > 0]` (the derivative of `relu`), untracked by every level.
+func step(_ x: Tensor) -> Tensor { PiecewiseConstant.step(x.detached) }
+
+/// Element-wise functions that are constant between jumps, so their derivative is zero wherever it
+/// exists: they are applied to detached inputs, and their rules (never run on a tracked input) are 0.
+public enum PiecewiseConstant: UnaryPrimitive {
+    /// −1, 0 or 1.
+    case sign
+    /// `1[x > 0]`.
+    case step
+    public var name: String { self == .sign ? "sign" : "step" }
+    public func value(_ x: Tensor) -> Tensor {
+        switch self {
+        case .sign: return Elementwise.map(x, Scalar.sign)
+        case .step: return Elementwise.map(x) { $0 > 0 ? 1 : 0 }
+        }
+    }
+    public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { y.constantZeros }
+    public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { x.constantZeros }
+    public func swiftSource(_ x: String) -> String { "PiecewiseConstant.\(name)(\(x))" }
 }
 
 /// Scalar versions of the functions above, shared by the kernels.

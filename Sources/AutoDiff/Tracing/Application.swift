@@ -1,140 +1,103 @@
-/// The one mechanism through which every differentiable op runs.
+/// The one mechanism through which every primitive runs (see `Primitive`).
 ///
-/// An op supplies, in one place, its *value* (a raw kernel on constant tensors), its *JVP rule* (the
-/// tangent of the output from the tangent of an input) and its *VJP rule* (the adjoint of an input from
-/// the adjoint of the output). Both rules must be written with differentiable tensor ops, so they are
-/// themselves recorded by the levels below the one being differentiated.
-///
-/// Application is recursive over levels: with no active level the kernel runs directly (the fast
-/// path); otherwise the op strips the highest active level off its inputs, applies itself to what is
-/// left (recording on the lower levels), and records one node (reverse) or one tangent (forward) on
-/// the highest level.
+/// Application is recursive over levels: with no active level the op's value kernel runs directly
+/// (the fast path); otherwise the op strips the highest active level off its inputs, applies itself to
+/// what is left (recording on the lower levels), and records on the highest level:
+/// - reverse: one tape node holding the op value and the inputs and output its VJP rule reads (no
+///   closure, and no array for one or two inputs);
+/// - forward: the output's tangent, from the op's JVP rule;
+/// - staging (always the bottom level): one program instruction, with the shape from the op's shape
+///   rule and no value computed.
 enum Application {
-    /// Applies a one-input op.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from a constant input.
-    ///   - jvp: `(tangent of x, x, y) -> tangent of y`.
-    ///   - vjp: `(adjoint of y, x, y) -> adjoint of x`.
+    /// Applies a one-input primitive.
     @inline(__always)
-    static func unary(
-        _ x: Tensor,
-        value: (Tensor) -> Tensor,
-        jvp: (Tensor, Tensor, Tensor) -> Tensor,
-        vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
-        guard let trace = x.activeTrace else { return value(x) }
-        return tracedUnary(x, trace, value: value, jvp: jvp, vjp: vjp)
+    static func unary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor) -> Tensor {
+        guard let trace = x.activeTrace else { return op.value(x) }
+        return tracedUnary(op, x, trace)
     }
 
-    static func tracedUnary(
-        _ x: Tensor, _ trace: Trace,
-        value: (Tensor) -> Tensor,
-        jvp: (Tensor, Tensor, Tensor) -> Tensor,
-        vjp: @escaping (Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
+    static func tracedUnary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor, _ trace: Trace) -> Tensor {
         let level = trace.level, entry = trace.index
-        let px = Tensor(shape: x.shape, scalars: x.scalars, trace: level.lowerTraces[entry])
-        let y = unary(px, value: value, jvp: jvp, vjp: vjp)
+        if level.kind == .staging { return level.stage(op, arguments: [x], shape: op.outputShape(x.shape)) }
+        let px = Tensor(shape: x.shape, scalars: x.storage, trace: level.lowerTraces[entry])
+        let y = unary(op, px)
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(unary: { g in vjp(g, px, y) }, input: entry, lower: y.trace)
+            index = level.record(.unary(op, x: px, y: y, input: entry), lower: y.trace)
         case .forward:
-            index = level.record(tangent: jvp(level.tangents[entry], px, y), lower: y.trace)
+            index = level.record(tangent: op.jvp(level.tangents[entry], x: px, y: y), lower: y.trace)
+        case .staging:
+            fatalError("unreachable")
         }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
+        return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
 
-    /// Applies a two-input op. Each input has its own JVP and VJP rule (partial derivatives), and only
-    /// the rules of inputs tracked at the recording level are ever run.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from constant inputs.
-    ///   - jvpA, jvpB: `(tangent of that input, a, b, y) -> its contribution to the tangent of y`.
-    ///   - vjpA, vjpB: `(adjoint of y, a, b, y) -> adjoint of that input`.
+    /// Applies a two-input primitive. Only the rules of inputs tracked at the recording level run.
     @inline(__always)
-    static func binary(
-        _ a: Tensor, _ b: Tensor,
-        value: (Tensor, Tensor) -> Tensor,
-        jvpA: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        jvpB: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
-    ) -> Tensor {
+    static func binary<Op: BinaryPrimitive>(_ op: Op, _ a: Tensor, _ b: Tensor) -> Tensor {
         let ta = a.activeTrace, tb = b.activeTrace
-        guard let level = highestLevel(ta, tb) else { return value(a, b) }
-        return tracedBinary(a, ta, b, tb, level, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
+        guard let level = highestLevel(ta, tb) else { return op.value(a, b) }
+        return tracedBinary(op, a, ta, b, tb, level)
     }
 
-    static func tracedBinary(
-        _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level,
-        value: (Tensor, Tensor) -> Tensor,
-        jvpA: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        jvpB: (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpA: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor,
-        vjpB: @escaping (Tensor, Tensor, Tensor, Tensor) -> Tensor
+    static func tracedBinary<Op: BinaryPrimitive>(
+        _ op: Op, _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level
     ) -> Tensor {
+        if level.kind == .staging {
+            return level.stage(op, arguments: [a, b], shape: op.outputShape(a.shape, b.shape))
+        }
         let ea = ta.map { $0.level === level ? $0.index : -1 } ?? -1
         let eb = tb.map { $0.level === level ? $0.index : -1 } ?? -1
-        let pa = ea >= 0 ? Tensor(shape: a.shape, scalars: a.scalars, trace: level.lowerTraces[ea]) : a
-        let pb = eb >= 0 ? Tensor(shape: b.shape, scalars: b.scalars, trace: level.lowerTraces[eb]) : b
-        let y = binary(pa, pb, value: value, jvpA: jvpA, jvpB: jvpB, vjpA: vjpA, vjpB: vjpB)
+        let pa = ea >= 0 ? Tensor(shape: a.shape, scalars: a.storage, trace: level.lowerTraces[ea]) : a
+        let pb = eb >= 0 ? Tensor(shape: b.shape, scalars: b.storage, trace: level.lowerTraces[eb]) : b
+        let y = binary(op, pa, pb)
         let index: Int
         switch level.kind {
         case .reverse:
-            let needA = ea >= 0, needB = eb >= 0
-            index = level.record(
-                binary: { g in (needA ? vjpA(g, pa, pb, y) : nil, needB ? vjpB(g, pa, pb, y) : nil) },
-                inputs: ea, eb, lower: y.trace)
+            index = level.record(.binary(op, a: pa, b: pb, y: y, inputA: ea, inputB: eb), lower: y.trace)
         case .forward:
             var tangent: Tensor
             if ea >= 0 {
-                tangent = jvpA(level.tangents[ea], pa, pb, y)
-                if eb >= 0 { tangent = tangent + jvpB(level.tangents[eb], pa, pb, y) }
+                tangent = op.jvpA(level.tangents[ea], a: pa, b: pb, y: y)
+                if eb >= 0 { tangent = tangent + op.jvpB(level.tangents[eb], a: pa, b: pb, y: y) }
             } else {
-                tangent = jvpB(level.tangents[eb], pa, pb, y)
+                tangent = op.jvpB(level.tangents[eb], a: pa, b: pb, y: y)
             }
             index = level.record(tangent: tangent, lower: y.trace)
+        case .staging:
+            fatalError("unreachable")
         }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
+        return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
 
-    /// Applies an op of any number of inputs.
-    ///
-    /// - Parameters:
-    ///   - value: computes the output from constant inputs.
-    ///   - jvp: `(i, tangent of input i, inputs, y) -> its contribution to the tangent of y`.
-    ///   - vjp: `(i, adjoint of y, inputs, y) -> adjoint of input i`.
-    static func nary(
-        _ inputs: [Tensor],
-        value: ([Tensor]) -> Tensor,
-        jvp: (Int, Tensor, [Tensor], Tensor) -> Tensor,
-        vjp: @escaping (Int, Tensor, [Tensor], Tensor) -> Tensor
-    ) -> Tensor {
+    /// Applies a primitive of any number of inputs.
+    static func nary<Op: Primitive>(_ op: Op, _ inputs: [Tensor]) -> Tensor {
         var level: Level?
         for input in inputs {
             if let t = input.activeTrace, t.level.order > (level?.order ?? Int.min) { level = t.level }
         }
-        guard let level else { return value(inputs) }
+        guard let level else { return op.value(inputs) }
+        if level.kind == .staging {
+            return level.stage(op, arguments: inputs, shape: op.outputShape(inputs.map(\.shape)))
+        }
         let entries = inputs.map { $0.entry(at: level) }
         let primals = inputs.map { $0.primal(at: level) }
-        let y = nary(primals, value: value, jvp: jvp, vjp: vjp)
+        let y = nary(op, primals)
         let index: Int
         switch level.kind {
         case .reverse:
-            let pullback: (Tensor) -> [Tensor?] = { g in
-                entries.indices.map { i in entries[i] >= 0 ? vjp(i, g, primals, y) : nil }
-            }
-            index = level.record(.nary(pullback), inputs: entries, lower: y.trace)
+            index = level.record(.nary(op, inputs: primals, y: y, entries: entries), lower: y.trace)
         case .forward:
             var tangent: Tensor?
             for (i, e) in entries.enumerated() where e >= 0 {
-                let part = jvp(i, level.tangents[e], primals, y)
+                let part = op.jvp(level.tangents[e], input: i, inputs: primals, output: y)
                 tangent = tangent.map { $0 + part } ?? part
             }
             index = level.record(tangent: tangent!, lower: y.trace)
+        case .staging:
+            fatalError("unreachable")
         }
-        return Tensor(shape: y.shape, scalars: y.scalars, trace: Trace(level: level, index: index))
+        return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
 }

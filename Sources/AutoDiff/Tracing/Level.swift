@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The position of a value inside one differentiation level: which level, and which entry of it.
+/// The position of a value inside one level: which level, and which entry of it.
 ///
 /// A `Trace` is two words stored inline in `Tensor`; recording an op never allocates a trace object.
 ///
@@ -11,11 +11,12 @@ import Synchronization
 struct Trace: @unchecked Sendable {
     /// The level that recorded the value.
     let level: Level
-    /// The entry of `level` (a tape node for reverse mode, a tangent slot for forward mode).
+    /// The entry of `level` (a tape node for reverse mode, a tangent slot for forward mode, an
+    /// instruction for staging).
     let index: Int
 }
 
-/// One differentiation level: a reverse-mode tape or a forward-mode tangent store.
+/// One level: a reverse-mode tape, a forward-mode tangent store, or a program being staged.
 ///
 /// Every transform (`gradient`, `vjp`, `jvp`, …) opens a fresh level with an `order` above every level
 /// opened before it, so nested transforms never confuse their perturbations: an op records on the
@@ -24,86 +25,74 @@ struct Trace: @unchecked Sendable {
 /// value has at the levels *below* (`lowerTraces`), so stripping a level off a value is an O(1)
 /// lookup. Derivative rules run as ordinary tensor ops on those lower values, which is what makes the
 /// backward pass of one level differentiable by the levels beneath it.
+///
+/// A staging level (`stage(shapes:_:)`) is the bottom of its stack: its values are symbolic (a shape,
+/// no elements) and an op applied to them appends an instruction to the program instead of running.
 final class Level {
-    /// Reverse levels keep a tape of pullbacks; forward levels keep one tangent per value.
-    enum Kind { case reverse, forward }
+    /// Reverse levels keep a tape of nodes; forward levels keep one tangent per value; staging levels
+    /// keep the instructions of a program.
+    enum Kind { case reverse, forward, staging }
 
-    /// How a reverse-mode node maps the adjoint of its output to the adjoints of its inputs.
-    enum Pullback {
-        /// A variable or a value with no recorded inputs at this level.
+    /// A reverse-mode tape entry: the op that produced the value, the inputs and output its VJP rule
+    /// reads (as seen by the levels below), and the entries of its inputs at this level (`-1`: not
+    /// tracked here, so that input's rule is never run). One case per arity, so a unary or binary node
+    /// stores no array.
+    enum Node {
+        /// A variable of the level (no recorded inputs).
         case leaf
-        /// One input.
-        case unary((Tensor) -> Tensor)
-        /// Two inputs; a `nil` result means that input is not tracked at this level.
-        case binary((Tensor) -> (Tensor?, Tensor?))
-        /// Any number of inputs, in the order of the node's edges.
-        case nary((Tensor) -> [Tensor?])
-    }
-
-    /// A reverse-mode tape entry: its pullback and its inputs' entries in `edges`.
-    struct Node {
-        var pullback: Pullback
-        var firstEdge: Int32
-        var edgeCount: Int32
+        /// `y = op(x)`; `input` is x's entry.
+        case unary(any UnaryPrimitive, x: Tensor, y: Tensor, input: Int)
+        /// `y = op(a, b)`; `inputA`, `inputB` are their entries (or `-1`).
+        case binary(any BinaryPrimitive, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int)
+        /// `y = op(inputs…)`; `entries[i]` is input i's entry (or `-1`).
+        case nary(any Primitive, inputs: [Tensor], y: Tensor, entries: [Int])
     }
 
     private static let counter = Atomic<Int>(0)
 
     /// Strictly increasing across all levels ever opened: inner levels have higher order.
     let order: Int
-    /// Reverse (tape) or forward (tangents).
+    /// Reverse (tape), forward (tangents) or staging (program).
     let kind: Kind
     /// False once the transform that opened the level has finished with it; traces into an inactive
     /// level are read through to the level below.
     @exclusivity(unchecked) var isActive = true
     /// For entry `i`, the trace of the same value at the levels below this one.
     @exclusivity(unchecked) var lowerTraces: [Trace?] = []
-    /// Reverse mode: the tape, one node per recorded op.
-    @exclusivity(unchecked) var nodes: [Node] = []
-    /// Reverse mode: input entries of every node, concatenated (`-1` marks an untracked input).
-    @exclusivity(unchecked) var edges: [Int] = []
+    /// Reverse mode: the tape, one node per recorded op, in chunks of `chunkSize` so that appending
+    /// never copies the nodes already recorded (a node holds three tensors and an op).
+    @exclusivity(unchecked) var chunks: [[Node]] = []
+    /// Reverse mode: the number of nodes recorded.
+    @exclusivity(unchecked) var nodeCount = 0
+    /// Nodes per chunk (a power of two).
+    static let chunkSize = 256
     /// Forward mode: the tangent of entry `i`.
     @exclusivity(unchecked) var tangents: [Tensor] = []
+    /// Staging: the program's instructions, entry `i` being instruction `i`.
+    @exclusivity(unchecked) var instructions: [Program.Instruction] = []
 
     /// Opens a new level above all existing ones.
     init(_ kind: Kind) {
         self.kind = kind
         order = Level.counter.wrappingAdd(1, ordering: .relaxed).newValue
-        if kind == .reverse {
-            nodes.reserveCapacity(64)
-            edges.reserveCapacity(128)
-        }
+        if kind == .reverse { lowerTraces.reserveCapacity(64) }
     }
 
     /// Records a reverse-mode node and returns its entry.
-    func record(_ pullback: Pullback, inputs: [Int], lower: Trace?) -> Int {
-        nodes.append(Node(pullback: pullback, firstEdge: Int32(edges.count), edgeCount: Int32(inputs.count)))
-        edges.append(contentsOf: inputs)
+    @inline(__always)
+    func record(_ node: Node, lower: Trace?) -> Int {
+        if nodeCount & (Level.chunkSize - 1) == 0 {
+            chunks.append([])
+            chunks[chunks.count - 1].reserveCapacity(Level.chunkSize)
+        }
+        chunks[chunks.count - 1].append(node)
         lowerTraces.append(lower)
-        return nodes.count - 1
-    }
-
-    /// Records a unary reverse-mode node without building an input array.
-    func record(unary pullback: @escaping (Tensor) -> Tensor, input: Int, lower: Trace?) -> Int {
-        nodes.append(Node(pullback: .unary(pullback), firstEdge: Int32(edges.count), edgeCount: 1))
-        edges.append(input)
-        lowerTraces.append(lower)
-        return nodes.count - 1
-    }
-
-    /// Records a binary reverse-mode node without building an input array.
-    func record(
-        binary pullback: @escaping (Tensor) -> (Tensor?, Tensor?), inputs first: Int, _ second: Int,
-        lower: Trace?
-    ) -> Int {
-        nodes.append(Node(pullback: .binary(pullback), firstEdge: Int32(edges.count), edgeCount: 2))
-        edges.append(first)
-        edges.append(second)
-        lowerTraces.append(lower)
-        return nodes.count - 1
+        nodeCount += 1
+        return nodeCount - 1
     }
 
     /// Records a forward-mode value with its tangent and returns its entry.
+    @inline(__always)
     func record(tangent: Tensor, lower: Trace?) -> Int {
         tangents.append(tangent)
         lowerTraces.append(lower)
@@ -116,15 +105,17 @@ final class Level {
         let lower = value.activeTrace
         let index: Int
         switch kind {
-        case .reverse: index = record(.leaf, inputs: [], lower: lower)
+        case .reverse: index = record(.leaf, lower: lower)
         case .forward: index = record(tangent: tangent ?? value.constantZeros, lower: lower)
+        case .staging: engineFailure("internal: staging levels create their inputs with `input(shape:)`")
         }
-        return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(level: self, index: index))
+        return Tensor(shape: value.shape, scalars: value.storage, trace: Trace(level: self, index: index))
     }
 }
 
 extension Tensor {
     /// The trace at the highest level that is still active, skipping finished levels.
+    @inline(__always)
     var activeTrace: Trace? {
         var current = trace
         while let t = current, !t.level.isActive { current = t.level.lowerTraces[t.index] }
@@ -134,7 +125,7 @@ extension Tensor {
     /// The same value with `level` removed from its trace: what the ops below `level` see.
     func primal(at level: Level) -> Tensor {
         guard let t = activeTrace, t.level === level else { return self }
-        return Tensor(shape: shape, scalars: scalars, trace: level.lowerTraces[t.index])
+        return Tensor(shape: shape, scalars: storage, trace: level.lowerTraces[t.index])
     }
 
     /// The entry of this value at `level`, or `-1` if it is not tracked there.
@@ -143,7 +134,7 @@ extension Tensor {
         return t.index
     }
 
-    /// A constant of zeros with this shape.
+    /// A constant of zeros with this shape (also for a symbolic tensor: the zeros are a constant).
     var constantZeros: Tensor { filled(with: 0) }
 }
 

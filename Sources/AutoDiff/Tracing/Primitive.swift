@@ -83,10 +83,7 @@ extension UnaryPrimitive {
     public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0]) }
 
     /// Applies the op to `x` through the engine (recording on every active level).
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        Application.unary(
-            x, value: value, jvp: { t, x, y in jvp(t, x: x, y: y) }, vjp: { g, x, y in vjp(g, x: x, y: y) })
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { Application.unary(self, x) }
 }
 
 extension BinaryPrimitive {
@@ -105,20 +102,10 @@ extension BinaryPrimitive {
     public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0], arguments[1]) }
 
     /// Applies the op to `a` and `b` through the engine (recording on every active level).
-    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
-        Application.binary(
-            a, b, value: value,
-            jvpA: { t, a, b, y in jvpA(t, a: a, b: b, y: y) }, jvpB: { t, a, b, y in jvpB(t, a: a, b: b, y: y) },
-            vjpA: { g, a, b, y in vjpA(g, a: a, b: b, y: y) }, vjpB: { g, a, b, y in vjpB(g, a: a, b: b, y: y) })
-    }
+    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor { Application.binary(self, a, b) }
 }
 
 extension Primitive {
     /// Applies the op to `inputs` through the engine (recording on every active level).
-    public func apply(_ inputs: [Tensor]) -> Tensor {
-        Application.nary(
-            inputs, value: value,
-            jvp: { i, t, xs, y in jvp(t, input: i, inputs: xs, output: y) },
-            vjp: { i, g, xs, y in vjp(g, input: i, inputs: xs, output: y) })
-    }
+    public func apply(_ inputs: [Tensor]) -> Tensor { Application.nary(self, inputs) }
 }

@@ -4,7 +4,7 @@ extension Level {
     /// Back-propagates `seed` from entry `output` through the tape and returns the adjoints of
     /// `wanted` (a `nil` adjoint means no path leads there).
     ///
-    /// Pullbacks run as ordinary tensor ops, so when outer levels are active the adjoints they produce
+    /// VJP rules run as ordinary tensor ops, so when outer levels are active the adjoints they produce
     /// are recorded there: this is what makes the backward pass differentiable. The level itself must be
     /// inactive, so nothing is recorded on the tape being walked.
     func backpropagate(from output: Int, seed: Tensor, to wanted: [Int]) -> [Tensor?] {
@@ -12,25 +12,28 @@ extension Level {
         guard output >= 0 else { return wanted.map { _ in nil } }
         var adjoints = [Tensor?](repeating: nil, count: output + 1)
         adjoints[output] = seed
-        for i in stride(from: output, through: 0, by: -1) {
-            guard let g = adjoints[i] else { continue }
-            let node = nodes[i]
-            let first = Int(node.firstEdge)
-            switch node.pullback {
-            case .leaf:
-                continue
-            case let .unary(pullback):
-                Level.accumulate(&adjoints[edges[first]], pullback(g))
-            case let .binary(pullback):
-                let (da, db) = pullback(g)
-                if let da { Level.accumulate(&adjoints[edges[first]], da) }
-                if let db { Level.accumulate(&adjoints[edges[first + 1]], db) }
-            case let .nary(pullback):
-                for (k, d) in pullback(g).enumerated() {
-                    if let d { Level.accumulate(&adjoints[edges[first + k]], d) }
+        // Walk the chunks backwards, reading each in place (a subscript would copy every node).
+        for chunk in stride(from: output / Level.chunkSize, through: 0, by: -1) {
+            chunks[chunk].withUnsafeBufferPointer { nodes in
+                for k in stride(from: nodes.count - 1, through: 0, by: -1) {
+                    let i = chunk * Level.chunkSize + k
+                    guard i <= output, let g = adjoints[i] else { continue }
+                    switch nodes[k] {
+                    case .leaf:
+                        continue
+                    case let .unary(op, x, y, input):
+                        Level.accumulate(&adjoints[input], op.vjp(g, x: x, y: y))
+                    case let .binary(op, a, b, y, inputA, inputB):
+                        if inputA >= 0 { Level.accumulate(&adjoints[inputA], op.vjpA(g, a: a, b: b, y: y)) }
+                        if inputB >= 0 { Level.accumulate(&adjoints[inputB], op.vjpB(g, a: a, b: b, y: y)) }
+                    case let .nary(op, inputs, y, entries):
+                        for (position, entry) in entries.enumerated() where entry >= 0 {
+                            Level.accumulate(&adjoints[entry], op.vjp(g, input: position, inputs: inputs, output: y))
+                        }
+                    }
+                    adjoints[i] = nil  // leaves (the only entries returned) never reach here
                 }
             }
-            adjoints[i] = nil  // leaves (the only entries returned) never reach here
         }
         return wanted.map { $0 >= 0 ? adjoints[$0] : nil }
     }

@@ -1,0 +1,155 @@
+// Dense factorisations and their triangular solves on raw row-major storage: the kernels behind
+// `solve` (LU with partial pivoting) and `choleskySolve`, blocked so that almost all of their work is
+// one matrix product per block (`MatmulKernel.multiplyAdd`, the packed GEMM).
+
+/// Columns per block of the blocked factorisations: the unblocked part is O(n · blockColumns²), the rest
+/// runs in the GEMM.
+private let blockColumns = 64
+
+/// `P A = L U` of a row-major square matrix (unit lower L and U stored together).
+struct LUFactors {
+    private var lu: [Double]
+    private var pivots: [Int]
+    private let n: Int
+
+    /// Factors `a` by the right-looking blocked algorithm: for each block of `blockColumns` columns, the
+    /// panel is factored with partial pivoting (whole rows swapped), the block row of U solved with the
+    /// panel's unit lower triangle, and the trailing matrix updated by one GEMM, `A₂₂ −= L₂₁ U₁₂`; `nil`
+    /// when a pivot is zero relative to the matrix's scale.
+    init?(_ a: [Double], n: Int) {
+        self.n = n
+        lu = a
+        pivots = Array(0..<n)
+        let tiny = Double.ulpOfOne * Double(n) * a.reduce(0) { max($0, abs($1)) }
+        var pivots = self.pivots
+        let ok = lu.withUnsafeMutableBufferPointer { buffer -> Bool in
+            let m = buffer.baseAddress!
+            for start in stride(from: 0, to: n, by: blockColumns) {
+                let end = min(start + blockColumns, n)
+                for k in start..<end {
+                    var p = k
+                    for i in (k + 1)..<n where abs(m[i * n + k]) > abs(m[p * n + k]) { p = i }
+                    if abs(m[p * n + k]) <= tiny { return false }
+                    if p != k {
+                        for j in 0..<n { buffer.swapAt(k * n + j, p * n + j) }
+                        pivots.swapAt(k, p)
+                    }
+                    let pivot = m[k * n + k], width = end - k - 1
+                    for i in (k + 1)..<n {
+                        let l = m[i * n + k] / pivot
+                        m[i * n + k] = l
+                        if l != 0 && width > 0 { MatmulKernel.axpy(width, -l, m + k * n + k + 1, m + i * n + k + 1) }
+                    }
+                }
+                let trailing = n - end
+                guard trailing > 0 else { continue }
+                // U₁₂ = L₁₁⁻¹ A₁₂, row by row (L₁₁ unit lower).
+                for i in (start + 1)..<end {
+                    for p in start..<i where m[i * n + p] != 0 {
+                        MatmulKernel.axpy(trailing, -m[i * n + p], m + p * n + end, m + i * n + end)
+                    }
+                }
+                MatmulKernel.multiplyAdd(
+                    transposeA: false, transposeB: false, m: trailing, n: trailing, k: end - start, alpha: -1,
+                    a: m + end * n + start, lda: n, b: m + start * n + end, ldb: n, beta: 1, c: m + end * n + end, ldc: n)
+            }
+            return true
+        }
+        if !ok { return nil }
+        self.pivots = pivots
+    }
+
+    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`.
+    func solve(_ b: [Double], columns k: Int) -> [Double] {
+        lu.withUnsafeBufferPointer { m in
+            eachColumn(of: b, rows: n, columns: k) { x in
+                let m = m.baseAddress!
+                let permuted = (0..<n).map { x[pivots[$0]] }
+                for i in 0..<n { x[i] = permuted[i] - MatmulKernel.dot(i, m + i * n, x) }
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    x[i] = (x[i] - MatmulKernel.dot(n - i - 1, m + i * n + i + 1, x + i + 1)) / m[i * n + i]
+                }
+            }
+        }
+    }
+}
+
+/// Solves column by column: copies each column of the row-major `[rows, columns]` matrix `b` into a
+/// contiguous vector, lets `solveInPlace` overwrite it with the solution, and gathers the solutions in the
+/// same layout.
+private func eachColumn(
+    of b: [Double], rows n: Int, columns k: Int, _ solveInPlace: (UnsafeMutablePointer<Double>) -> Void
+) -> [Double] {
+    if k == 1 {
+        var x = b
+        x.withUnsafeMutableBufferPointer { solveInPlace($0.baseAddress!) }
+        return x
+    }
+    var out = [Double](repeating: 0, count: n * k), column = [Double](repeating: 0, count: n)
+    column.withUnsafeMutableBufferPointer { column in
+        for c in 0..<k {
+            for i in 0..<n { column[i] = b[i * k + c] }
+            solveInPlace(column.baseAddress!)
+            for i in 0..<n { out[i * k + c] = column[i] }
+        }
+    }
+    return out
+}
+
+/// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular: the raw,
+/// non-differentiable kernel behind `choleskySolve`, exported for solvers that factor a small dense
+/// matrix once and solve with it many times (the active-set QP of the bilevel layer).
+public struct CholeskyFactor: Hashable, Sendable {
+    private var l: [Double]
+    /// The order n of the factored matrix.
+    public let n: Int
+
+    /// Factors the `n × n` row-major `a` by the left-looking blocked algorithm: for each block of
+    /// `blockColumns` columns, one GEMM subtracts the finished columns, `A[j:, J] −= L[j:, :j] L[J, :j]ᵀ`,
+    /// then the block's own columns are finished by Cholesky–Crout (each entry one dot product within the
+    /// block); `nil` when a pivot is not positive (A not positive definite). The unblocked Cholesky–Crout
+    /// it replaces computed every entry as one dot product of two whole rows of L (memory-bound); its
+    /// time against this one was not measured separately.
+    public init?(_ a: [Double], n: Int) {
+        self.n = n
+        l = [Double](repeating: 0, count: n * n)
+        let ok = l.withUnsafeMutableBufferPointer { buffer -> Bool in
+            let l = buffer.baseAddress!
+            for i in 0..<n { for j in 0...i { l[i * n + j] = a[i * n + j] } }
+            for start in stride(from: 0, to: n, by: blockColumns) {
+                let end = min(start + blockColumns, n), width = end - start
+                MatmulKernel.multiplyAdd(
+                    transposeA: false, transposeB: true, m: n - start, n: width, k: start, alpha: -1,
+                    a: l + start * n, lda: n, b: l + start * n, ldb: n, beta: 1, c: l + start * n + start, ldc: n)
+                for j in start..<end {
+                    let d = l[j * n + j] - MatmulKernel.dot(j - start, l + j * n + start, l + j * n + start)
+                    if !(d > 0) { return false }
+                    let ljj = d.squareRoot()
+                    l[j * n + j] = ljj
+                    for i in (j + 1)..<n {
+                        l[i * n + j] = (l[i * n + j] - MatmulKernel.dot(j - start, l + i * n + start, l + j * n + start)) / ljj
+                    }
+                }
+                // The GEMM also wrote the strict upper part of the diagonal block: clear it.
+                for i in start..<end { for j in (i + 1)..<end { l[i * n + j] = 0 } }
+            }
+            return true
+        }
+        if !ok { return nil }
+    }
+
+    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`: `L z = b` by rows, then
+    /// `Lᵀ x = z` by columns of Lᵀ (rows of L, so both sweeps read L contiguously).
+    public func solve(_ b: [Double], columns k: Int = 1) -> [Double] {
+        l.withUnsafeBufferPointer { l in
+            eachColumn(of: b, rows: n, columns: k) { x in
+                let l = l.baseAddress!
+                for i in 0..<n { x[i] = (x[i] - MatmulKernel.dot(i, l + i * n, x)) / l[i * n + i] }
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    x[i] /= l[i * n + i]
+                    MatmulKernel.axpy(i, -x[i], l + i * n, x)
+                }
+            }
+        }
+    }
+}

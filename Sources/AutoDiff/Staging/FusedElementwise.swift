@@ -1,0 +1,145 @@
+import Foundation
+
+/// A tree of element-wise ops evaluated as one pass over blocks of elements (created by
+/// `Program.fusingElementwise()`).
+///
+/// `steps` run in order; each reads fused inputs (of the output's shape, or one element) or earlier
+/// steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
+/// running every step over the block into a cache-resident temporary, so memory traffic is one read
+/// of each input and one write of the output. Rules: the tree applied with tensor ops (each step's own
+/// primitive) and differentiated by the engine, so the fused op is differentiable to any order.
+public struct FusedElementwise: Primitive {
+    /// Where a step reads an operand.
+    enum Operand: Hashable, Sendable {
+        /// Input k of the fused application.
+        case input(Int)
+        /// The result of an earlier step.
+        case step(Int)
+    }
+
+    /// One element-wise op of the tree.
+    struct Step: Hashable, Sendable {
+        var op: ScalarOp
+        var operands: [Operand]
+    }
+
+    /// Elements per block: 3 temporaries of 512 doubles (12 KB) stay in L1.
+    static let blockSize = 512
+
+    var steps: [Step]
+    /// The output shape (every operand has it, or one element).
+    var shape: [Int]
+
+    public var name: String { "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
+
+    public func value(_ inputs: [Tensor]) -> Tensor {
+        let n = shape.reduce(1, *), block = Self.blockSize
+        // Registers: one block per step, then one per input of one element (filled once).
+        var registers = [Double](repeating: 0, count: (steps.count + inputs.count) * block)
+        let out = [Double](unsafeUninitializedCapacity: n) { output, initialized in
+            registers.withUnsafeMutableBufferPointer { registers in
+                let base = registers.baseAddress!
+                let pointers: [UnsafePointer<Double>] = inputs.enumerated().map { k, input in
+                    let storage = input.scalars
+                    if storage.count == 1 {
+                        let register = base + (steps.count + k) * block
+                        register.initialize(repeating: storage[0], count: block)
+                        return UnsafePointer(register)
+                    }
+                    return storage.withUnsafeBufferPointer { $0.baseAddress! }
+                }
+                for start in stride(from: 0, to: n, by: block) {
+                    let count = Swift.min(block, n - start)
+                    for (s, step) in steps.enumerated() {
+                        let destination = s == steps.count - 1 ? output.baseAddress! + start : base + s * block
+                        let operands = step.operands.map { operand -> UnsafePointer<Double> in
+                            switch operand {
+                            case let .input(k): return inputs[k].count == 1 ? pointers[k] : pointers[k] + start
+                            case let .step(j): return UnsafePointer(base + j * block)
+                            }
+                        }
+                        Self.run(step.op, operands, destination, count)
+                    }
+                }
+            }
+            initialized = n
+        }
+        return withExtendedLifetime(inputs) { Tensor(shape: shape, scalars: out, trace: nil) }
+    }
+
+    /// `destination[i] = op(operands…[i])` for `i < count`, with the scalar functions of the primitives.
+    static func run(_ op: ScalarOp, _ x: [UnsafePointer<Double>], _ y: UnsafeMutablePointer<Double>, _ count: Int) {
+        @inline(__always) func map(_ f: (Double) -> Double) { let a = x[0]; for i in 0..<count { y[i] = f(a[i]) } }
+        @inline(__always) func zip(_ f: (Double, Double) -> Double) {
+            let a = x[0], b = x[1]
+            for i in 0..<count { y[i] = f(a[i], b[i]) }
+        }
+        switch op {
+        case .add: zip(+)
+        case .subtract: zip(-)
+        case .multiply: zip(*)
+        case .divide: zip(/)
+        case .negate: map { -$0 }
+        case .exp: map { Foundation.exp($0) }
+        case .log: map { Foundation.log($0) }
+        case .sqrt: map { $0.squareRoot() }
+        case let .pow(p): map { Foundation.pow($0, p) }
+        case .tanh: VectorMath.tanh(UnsafeBufferPointer(start: x[0], count: count), y)
+        case .sigmoid: map(Scalar.sigmoid)
+        case .softplus: map(Scalar.softplus)
+        case .relu: map { Swift.max($0, 0) }
+        case .sin: map { Foundation.sin($0) }
+        case .cos: map { Foundation.cos($0) }
+        case .abs: map { Swift.abs($0) }
+        case .sign: map(Scalar.sign)
+        case .step: map { $0 > 0 ? 1 : 0 }
+        }
+    }
+
+    /// The tree applied with tensor ops, through the engine (recorded by every active level).
+    func unfused(_ inputs: [Tensor]) -> Tensor {
+        var results = [Tensor]()
+        for step in steps {
+            let operands = step.operands.map { operand -> Tensor in
+                switch operand {
+                case let .input(k): return inputs[k]
+                case let .step(j): return results[j]
+                }
+            }
+            results.append(Schedule.apply(step.op.primitive, operands))
+        }
+        return results[results.count - 1]
+    }
+
+    public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        AutoDiff.jvp(at: inputs[input], direction: tangent) { x in
+            var replaced = inputs
+            replaced[input] = x
+            return unfused(replaced)
+        }.tangent
+    }
+
+    public func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
+        AutoDiff.vjp(at: inputs[input]) { x in
+            var replaced = inputs
+            replaced[input] = x
+            return unfused(replaced)
+        }.pullback(adjoint)
+    }
+
+    /// The tree as one Swift expression of tensor ops (emitted source stays unfused and readable).
+    public func swiftSource(_ arguments: [String]) -> String {
+        var expressions = [String]()
+        for step in steps {
+            let operands = step.operands.map { operand -> String in
+                switch operand {
+                case let .input(k): return arguments[k]
+                case let .step(j): return "(\(expressions[j]))"
+                }
+            }
+            expressions.append(step.op.primitive.swiftSource(operands))
+        }
+        return expressions[expressions.count - 1]
+    }
+}

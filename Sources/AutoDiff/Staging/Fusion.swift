@@ -1,0 +1,114 @@
+import Foundation
+
+// Element-wise fusion: a tree of element-wise ops of one shape (with scalar operands) becomes one
+// `FusedElementwise` application, evaluated block by block so every intermediate stays in cache
+// (numexpr-style) instead of one allocation and one pass over memory per op.
+
+extension Program {
+    /// Replaces each tree of element-wise applications of one output shape — whose inner values are
+    /// read only inside the tree — by one `FusedElementwise` application. Operands must have the
+    /// output's shape or one element. Results are bit-identical: each element goes through the same
+    /// scalar functions in the same order.
+    public func fusingElementwise() -> Program {
+        var uses = [Int](repeating: 0, count: instructions.count)
+        for instruction in instructions {
+            if case let .apply(_, arguments) = instruction.operation { for a in arguments { uses[a] += 1 } }
+        }
+        for output in outputs { uses[output] += 2 }
+        func scalarOp(_ i: Int) -> ScalarOp? {
+            guard case let .apply(op, arguments) = instructions[i].operation, let scalar = ScalarOp(op) else { return nil }
+            let count = instructions[i].shape.reduce(1, *)
+            let fits = arguments.allSatisfy {
+                instructions[$0].shape == instructions[i].shape || instructions[$0].shape.reduce(1, *) == 1
+            }
+            return fits && count > 1 ? scalar : nil
+        }
+        // Members of a tree: fusible values read once, by a fusible value of the same shape.
+        var absorbed = [Bool](repeating: false, count: instructions.count)
+        for (i, instruction) in instructions.enumerated() where scalarOp(i) != nil {
+            guard case let .apply(_, arguments) = instruction.operation else { continue }
+            for a in Set(arguments) where scalarOp(a) != nil && uses[a] == 1 && instructions[a].shape == instruction.shape {
+                absorbed[a] = true
+            }
+        }
+        var builder = ProgramBuilder()
+        var renumbered = [Int](repeating: -1, count: instructions.count)
+        for (i, instruction) in instructions.enumerated() {
+            if absorbed[i] { continue }
+            guard scalarOp(i) != nil else {
+                var arguments = [Int]()
+                if case let .apply(_, old) = instruction.operation { arguments = old.map { renumbered[$0] } }
+                renumbered[i] = builder.add(instruction, arguments)
+                continue
+            }
+            var steps = [FusedElementwise.Step](), inputs = [Int]()
+            func operand(_ value: Int) -> FusedElementwise.Operand {
+                if absorbed[value], case let .apply(op, arguments) = instructions[value].operation {
+                    let operands = arguments.map(operand)
+                    steps.append(FusedElementwise.Step(op: ScalarOp(op)!, operands: operands))
+                    return .step(steps.count - 1)
+                }
+                if let k = inputs.firstIndex(of: value) { return .input(k) }
+                inputs.append(value)
+                return .input(inputs.count - 1)
+            }
+            guard case let .apply(op, arguments) = instruction.operation else { continue }
+            let operands = arguments.map(operand)
+            steps.append(FusedElementwise.Step(op: ScalarOp(op)!, operands: operands))
+            if steps.count == 1 {
+                renumbered[i] = builder.add(instruction, arguments.map { renumbered[$0] })
+            } else {
+                let fused = FusedElementwise(steps: steps, shape: instruction.shape)
+                renumbered[i] = builder.add(.apply(fused, arguments: inputs.map { renumbered[$0] }), shape: instruction.shape)
+            }
+        }
+        return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: inputShapes)
+    }
+}
+
+/// The scalar function of an element-wise primitive, for fused evaluation.
+enum ScalarOp: Hashable, Sendable {
+    case add, subtract, multiply, divide, negate, exp, log, sqrt, pow(Double), tanh, sigmoid, softplus
+    case relu, sin, cos, abs, sign, step
+
+    /// The scalar functions without a parameter (all but `pow`).
+    static let parameterless: [ScalarOp] = [
+        .add, .subtract, .multiply, .divide, .negate, .exp, .log, .sqrt, .tanh, .sigmoid, .softplus, .relu,
+        .sin, .cos, .abs, .sign, .step,
+    ]
+
+    /// The scalar form of `op`, or `nil` if it is not element-wise.
+    init?(_ op: any Primitive) {
+        if let power = op as? PowConstant {
+            self = .pow(power.exponent)
+            return
+        }
+        let key = AnyHashable(op)
+        guard let match = Self.parameterless.first(where: { AnyHashable($0.primitive) == key }) else { return nil }
+        self = match
+    }
+
+    /// The primitive this scalar function comes from (to apply the op to tensors again).
+    var primitive: any Primitive {
+        switch self {
+        case .add: return Add()
+        case .subtract: return Subtract()
+        case .multiply: return Multiply()
+        case .divide: return Divide()
+        case .negate: return Negate()
+        case .exp: return Exp()
+        case .log: return Log()
+        case .sqrt: return Sqrt()
+        case let .pow(p): return PowConstant(exponent: p)
+        case .tanh: return Tanh()
+        case .sigmoid: return Sigmoid()
+        case .softplus: return Softplus()
+        case .relu: return Relu()
+        case .sin: return Sin()
+        case .cos: return Cos()
+        case .abs: return Abs()
+        case .sign: return PiecewiseConstant.sign
+        case .step: return PiecewiseConstant.step
+        }
+    }
+}

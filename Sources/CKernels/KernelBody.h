@@ -1,0 +1,392 @@
+// The kernels, written once over a vector of CK_VW doubles and included once per instruction set by
+// Portable.c, AVX2.c and AVX512.c, which define:
+//   CK_NAME(f)  the function's name for that instruction set (f_portable, f_avx2, f_avx512);
+//   CK_VW       doubles per vector register (2, 4, 8);
+//   CK_MR       rows of C per micro-kernel tile;
+//   CK_NR       columns of C per micro-kernel tile (two vectors).
+// Whether `a + b * c` may become one fused multiply-add is set by each including file (#pragma STDC
+// FP_CONTRACT): on for AVX2/AVX-512, off for the portable kernels, so the portable results are the same
+// bits on every machine.
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef double vd __attribute__((vector_size(CK_VW * 8)));
+typedef long long vi __attribute__((vector_size(CK_VW * 8)));
+
+/// Depth of a packed panel (the k extent held in cache per pass) and the rows of A and columns of B
+/// packed per block (BLIS's KC, MC, NC): an MC × KC block of A stays in L2, a KC × NC block of B in L3.
+enum { KC = 256, MC = CK_MR * 12, NC = 4096 / CK_NR * CK_NR, LANES = CK_VW };
+
+static inline __attribute__((always_inline)) vd load(const double *p) {
+    vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
+
+static inline __attribute__((always_inline)) vd splat(double x) {
+    vd v;
+    for (int i = 0; i < LANES; i++) v[i] = x;
+    return v;
+}
+
+/// The lanes of `v` added in lane order.
+static inline __attribute__((always_inline)) double lane_sum(vd v) {
+    double s = v[0];
+    for (int i = 1; i < LANES; i++) s += v[i];
+    return s;
+}
+
+static inline long min_long(long a, long b) { return a < b ? a : b; }
+
+// MARK: GEMM
+
+/// The CK_MR × CK_NR tile `C = alpha · Ap · Bp (+ C when accumulate)` from a packed A panel
+/// (`Ap[p·MR + i]`) and a packed B panel (`Bp[p·NR + j]`) of depth kc. The accumulators live in
+/// registers for the whole sum over p.
+static void micro_kernel(long kc, const double *ap, const double *bp, double *c, long ldc, double alpha,
+                         int accumulate) {
+    vd acc[CK_MR][CK_NR / CK_VW];
+    for (int i = 0; i < CK_MR; i++)
+        for (int j = 0; j < CK_NR / CK_VW; j++) acc[i][j] = splat(0);
+    for (long p = 0; p < kc; p++) {
+        vd bv[CK_NR / CK_VW];
+        for (int j = 0; j < CK_NR / CK_VW; j++) bv[j] = load(bp + p * CK_NR + j * CK_VW);
+        for (int i = 0; i < CK_MR; i++) {
+            vd av = splat(ap[p * CK_MR + i]);
+            for (int j = 0; j < CK_NR / CK_VW; j++) acc[i][j] = acc[i][j] + av * bv[j];
+        }
+    }
+    vd scale = splat(alpha);
+    for (int i = 0; i < CK_MR; i++)
+        for (int j = 0; j < CK_NR / CK_VW; j++) {
+            double *target = c + i * ldc + j * CK_VW;
+            store(target, accumulate ? load(target) + scale * acc[i][j] : scale * acc[i][j]);
+        }
+}
+
+/// Packs `count` lines of a matrix slice into panels of `width` lines, each panel stored depth step by
+/// depth step (`panel[p·width + i]`), the last panel padded with zeros. Line i, step p of the slice is
+/// `source[i·line_stride + p·depth_stride]`: rows of op(A) or columns of op(B), whichever the
+/// transposes make them in memory.
+static void pack_panels(int width, long count, long depth, const double *source, long line_stride,
+                        long depth_stride, double *packed) {
+    for (long start = 0; start < count; start += width) {
+        long lines = min_long(width, count - start);
+        double *panel = packed + start * depth;
+        const double *first = source + start * line_stride;
+        if (depth_stride == 1) {
+            for (long i = 0; i < lines; i++)
+                for (long p = 0; p < depth; p++) panel[p * width + i] = first[i * line_stride + p];
+        } else {
+            for (long p = 0; p < depth; p++)
+                for (long i = 0; i < lines; i++) panel[p * width + i] = first[i * line_stride + p * depth_stride];
+        }
+        for (long p = 0; p < depth; p++)
+            for (long i = lines; i < width; i++) panel[p * width + i] = 0;
+    }
+}
+
+static double *allocate_doubles(long count) {
+    void *memory = NULL;
+    if (posix_memalign(&memory, 64, (size_t)(count > 0 ? count : 1) * sizeof(double)) != 0) abort();
+    return memory;
+}
+
+/// `C = alpha · op(A) · op(B) + beta · C` (beta 0 or 1), BLIS's loop order: for each NC-column block of
+/// C and KC-deep slice of k, pack the slice of op(B) into NR-column panels; for each MC-row block, pack
+/// op(A) into MR-row panels; then every MR × NR tile of C is one micro-kernel call over the packed
+/// panels. Transposes are absorbed by the packing. Tiles on the right or bottom edge are computed into a
+/// local tile and copied (the same arithmetic, so an entry's bits do not depend on where the tile falls).
+///
+/// Measured (one core, CPU time, AVX2, 2000×500×500; per-core peak 39 GFLOP/s at 2.445 GHz): 6×8
+/// tiles, KC = 256, MC = 72 give 31–32 GFLOP/s. Slower or no better: 4×12 tiles (16.5 GFLOP/s: the
+/// extra B vector per step outweighs the fewer broadcasts), MC = 144 (29–32), KC = 128 or 512 (within
+/// the noise).
+///
+/// With `first_row` ≥ 0 only tiles that reach the upper triangle of a matrix whose row `first_row` is C's
+/// row 0 are computed (entry (i, j) with `j ≥ i + first_row`; tiles wholly below it are skipped, those
+/// crossing it computed whole): the symmetric product `AᵀA` at about half the work, with one packing.
+static void gemm_tiles(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,
+                       long lda, const double *b, long ldb, double beta, double *c, long ldc, long first_row) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (beta == 0)
+            for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(double));
+        return;
+    }
+    long kc_max = min_long(KC, k);
+    long mc_max = min_long(MC, (m + CK_MR - 1) / CK_MR * CK_MR);
+    long nc_max = min_long(NC, (n + CK_NR - 1) / CK_NR * CK_NR);
+    double *packed_a = allocate_doubles(mc_max * kc_max), *packed_b = allocate_doubles(kc_max * nc_max);
+    for (long jc = 0; jc < n; jc += NC) {
+        long nc = min_long(NC, n - jc);
+        for (long pc = 0; pc < k; pc += KC) {
+            long kc = min_long(KC, k - pc);
+            int accumulate = pc > 0 || beta != 0;
+            // Column j, step p of op(B) is b[p·ldb + j], or b[j·ldb + p] when transposed.
+            pack_panels(CK_NR, nc, kc, transpose_b ? b + jc * ldb + pc : b + pc * ldb + jc, transpose_b ? ldb : 1,
+                        transpose_b ? 1 : ldb, packed_b);
+            for (long ic = 0; ic < m; ic += MC) {
+                long mc = min_long(MC, m - ic);
+                // Row i, step p of op(A) is a[i·lda + p], or a[p·lda + i] when transposed.
+                pack_panels(CK_MR, mc, kc, transpose_a ? a + pc * lda + ic : a + ic * lda + pc, transpose_a ? 1 : lda,
+                            transpose_a ? lda : 1, packed_a);
+                for (long jr = 0; jr < nc; jr += CK_NR) {
+                    long nr = min_long(CK_NR, nc - jr);
+                    for (long ir = 0; ir < mc; ir += CK_MR) {
+                        long mr = min_long(CK_MR, mc - ir);
+                        double *tile = c + (ic + ir) * ldc + jc + jr;
+                        if (first_row >= 0 && first_row + ic + ir >= jc + jr + nr) continue;
+                        if (mr == CK_MR && nr == CK_NR) {
+                            micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, tile, ldc, alpha, accumulate);
+                        } else {
+                            double edge[CK_MR * CK_NR];
+                            micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, edge, CK_NR, 1, 0);
+                            for (long i = 0; i < mr; i++)
+                                for (long j = 0; j < nr; j++)
+                                    tile[i * ldc + j] = accumulate ? tile[i * ldc + j] + alpha * edge[i * CK_NR + j]
+                                                                   : alpha * edge[i * CK_NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(packed_a);
+    free(packed_b);
+}
+
+void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,
+                   long lda, const double *b, long ldb, double beta, double *c, long ldc) {
+    gemm_tiles(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, -1);
+}
+
+void CK_NAME(gram_upper)(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc) {
+    gemm_tiles(true, false, rows, m, k, 1, a + first_row, lda, a, lda, 0, c + first_row * ldc, ldc, first_row);
+}
+
+// MARK: Matrix·vector
+
+/// `Σ_p row[p] x[p]` with one vector accumulator (the same order as each row of `rows4_dot`).
+static inline __attribute__((always_inline)) double row_dot(long k, const double *row, const double *x) {
+    vd s = splat(0);
+    long p = 0;
+    for (; p + LANES <= k; p += LANES) s = s + load(row + p) * load(x + p);
+    double total = lane_sum(s);
+    for (; p < k; p++) total = total + row[p] * x[p];
+    return total;
+}
+
+/// `out[0..3] = rows r0 … r3 (lda apart) · x`, one vector accumulator per row, lanes added in order.
+static inline __attribute__((always_inline)) void dot_rows4(long k, const double *r0, long lda, const double *x,
+                                                            double *out) {
+    const double *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+    vd s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
+    long p = 0;
+    for (; p + LANES <= k; p += LANES) {
+        vd xv = load(x + p);
+        s0 = s0 + load(r0 + p) * xv;
+        s1 = s1 + load(r1 + p) * xv;
+        s2 = s2 + load(r2 + p) * xv;
+        s3 = s3 + load(r3 + p) * xv;
+    }
+    double t0 = lane_sum(s0), t1 = lane_sum(s1), t2 = lane_sum(s2), t3 = lane_sum(s3);
+    for (; p < k; p++) {
+        t0 = t0 + r0[p] * x[p];
+        t1 = t1 + r1[p] * x[p];
+        t2 = t2 + r2[p] * x[p];
+        t3 = t3 + r3[p] * x[p];
+    }
+    out[0] = t0;
+    out[1] = t1;
+    out[2] = t2;
+    out[3] = t3;
+}
+
+/// `y[j] += c[0] r0[j] + c[1] r1[j] + c[2] r2[j] + c[3] r3[j]` (added in that order) for `j < width`,
+/// rows `lda` apart: one load and store of y per four rows.
+static inline __attribute__((always_inline)) void accumulate_rows4(long width, const double *r0, long lda,
+                                                                   const double *c, double *y) {
+    const double *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+    vd c0 = splat(c[0]), c1 = splat(c[1]), c2 = splat(c[2]), c3 = splat(c[3]);
+    long j = 0;
+    for (; j + LANES <= width; j += LANES) {
+        vd v = load(y + j);
+        v = v + c0 * load(r0 + j);
+        v = v + c1 * load(r1 + j);
+        v = v + c2 * load(r2 + j);
+        v = v + c3 * load(r3 + j);
+        store(y + j, v);
+    }
+    for (; j < width; j++) {
+        double v = y[j];
+        v = v + c[0] * r0[j];
+        v = v + c[1] * r1[j];
+        v = v + c[2] * r2[j];
+        v = v + c[3] * r3[j];
+        y[j] = v;
+    }
+}
+
+/// `y[j] += c · row[j]` for `j < width`.
+static inline __attribute__((always_inline)) void accumulate_row(long width, const double *row, double c, double *y) {
+    vd coefficient = splat(c);
+    long j = 0;
+    for (; j + LANES <= width; j += LANES) store(y + j, load(y + j) + coefficient * load(row + j));
+    for (; j < width; j++) y[j] = y[j] + c * row[j];
+}
+
+void CK_NAME(gemv)(long m, long k, const double *a, long lda, const double *x, double *y) {
+    long i = 0;
+    for (; i + 4 <= m; i += 4) dot_rows4(k, a + i * lda, lda, x, y + i);
+    for (; i < m; i++) y[i] = row_dot(k, a + i * lda, x);
+}
+
+void CK_NAME(gemv_transposed)(long rows, long width, const double *a, long lda, const double *x, double *y) {
+    memset(y, 0, (size_t)width * sizeof(double));
+    long p = 0;
+    for (; p + 4 <= rows; p += 4) accumulate_rows4(width, a + p * lda, lda, x + p, y);
+    for (; p < rows; p++) accumulate_row(width, a + p * lda, x[p], y);
+}
+
+/// Four rows at a time: their dot products with v (the rows come from memory or L3 once), then, while
+/// the four rows sit in L1, their scaled sum into out.
+///
+/// Measured (one core, CPU time, 2000×500, AVX2) and not kept: blocks of 32 rows held in L2 (a
+/// matrix·vector product over the block, then the transposed product over it again): 281 µs against
+/// 171 µs for one matrix·vector product, since the second pass re-read L2; four rows from L1 take
+/// 240–262 µs. Also tried: software prefetch of the next four rows during the second pass, and eight
+/// rows at a time (fewer loads and stores of out): 232–261 µs, within the run-to-run noise.
+void CK_NAME(normal_product)(long rows, long d, const double *a, long lda, const double *v, const double *b,
+                             double *out) {
+    memset(out, 0, (size_t)d * sizeof(double));
+    long p = 0;
+    double t[4];
+    for (; p + 4 <= rows; p += 4) {
+        dot_rows4(d, a + p * lda, lda, v, t);
+        if (b)
+            for (int i = 0; i < 4; i++) t[i] = t[i] - b[p + i];
+        accumulate_rows4(d, a + p * lda, lda, t, out);
+    }
+    for (; p < rows; p++) {
+        double residual = row_dot(d, a + p * lda, v) - (b ? b[p] : 0);
+        accumulate_row(d, a + p * lda, residual, out);
+    }
+}
+
+// MARK: Vectors
+
+double CK_NAME(dot)(long n, const double *x, const double *y) {
+    vd s0 = splat(0), s1 = splat(0);
+    long i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        s0 = s0 + load(x + i) * load(y + i);
+        s1 = s1 + load(x + i + LANES) * load(y + i + LANES);
+    }
+    double s = lane_sum(s0 + s1);
+    for (; i < n; i++) s = s + x[i] * y[i];
+    return s;
+}
+
+double CK_NAME(sum)(long n, const double *x) {
+    vd s0 = splat(0), s1 = splat(0);
+    long i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        s0 = s0 + load(x + i);
+        s1 = s1 + load(x + i + LANES);
+    }
+    double s = lane_sum(s0 + s1);
+    for (; i < n; i++) s = s + x[i];
+    return s;
+}
+
+void CK_NAME(axpy)(long n, double alpha, const double *x, double *y) {
+    vd scale = splat(alpha);
+    long i = 0;
+    for (; i + LANES <= n; i += LANES) store(y + i, load(y + i) + scale * load(x + i));
+    for (; i < n; i++) y[i] = y[i] + alpha * x[i];
+}
+
+// MARK: Transcendentals
+
+/// ln 2 split so that `k · LN2_HIGH` is exact for |k| < 2²⁸ (Cody–Waite reduction).
+static const double LN2_HIGH = 0x1.62e42fp-1, LN2_LOW = 0x1.df473de6af279p-26, INVERSE_LN2 = 1.4426950408889634;
+/// Adding then subtracting 1.5 · 2⁵² rounds a double below 2⁵¹ in magnitude to the nearest integer, which
+/// then sits in the low bits of the sum's bit pattern.
+static const double ROUNDING_SHIFTER = 0x1.8p52;
+
+/// `z = k ln 2 + r`, |r| ≤ ln 2 / 2: returns `eʳ − 1` (by `r + r² Σ_{j=2}^{13} r^{j−2}/j!`, the
+/// truncated Taylor series; the first omitted term is below 10⁻¹⁷ relative) and k in `*k_out`.
+static inline __attribute__((always_inline)) vd exp_reduced_minus_one(vd z, vi *k_out) {
+    vd shifter = splat(ROUNDING_SHIFTER);
+    vd shifted = z * splat(INVERSE_LN2) + shifter;
+    vd k = shifted - shifter;
+    vd r = (z - k * splat(LN2_HIGH)) - k * splat(LN2_LOW);
+    vd q = r * splat(1.6059043836821613e-10) + splat(2.08767569878681e-09);
+    q = q * r + splat(2.505210838544172e-08);
+    q = q * r + splat(2.755731922398589e-07);
+    q = q * r + splat(2.7557319223985893e-06);
+    q = q * r + splat(2.48015873015873e-05);
+    q = q * r + splat(1.984126984126984e-04);
+    q = q * r + splat(1.388888888888889e-03);
+    q = q * r + splat(8.333333333333333e-03);
+    q = q * r + splat(4.1666666666666664e-02);
+    q = q * r + splat(0.16666666666666666);
+    q = q * r + splat(0.5);
+    *k_out = (vi)shifted - (vi)shifter;
+    return r + r * r * q;
+}
+
+/// `2ᵏ` for integer lanes −1022 ≤ k ≤ 1023, assembled from its exponent bits.
+static inline __attribute__((always_inline)) vd power_of_two(vi k) { return (vd)((k + 1023) << 52); }
+
+static inline __attribute__((always_inline)) vd lane_select(vi mask, vd yes, vd no) {
+    return (vd)((mask & (vi)yes) | (~mask & (vi)no));
+}
+
+/// `tanh |x| = e/(e + 2)` with `e = e^{2|x|} − 1 = 2ᵏ(eʳ − 1) + (2ᵏ − 1)` (never cancelling), the sign of
+/// x restored bit-exactly (tanh(−0) = −0); |x| ≥ 20 gives ±1, NaN stays NaN.
+static inline __attribute__((always_inline)) vd tanh_lanes(vd x) {
+    vi sign_mask = (vi)splat(-0.0);
+    vd magnitude = (vd)((vi)x & ~sign_mask);
+    vd clamped = lane_select(magnitude > splat(20), splat(20), magnitude);
+    vi k;
+    vd small = exp_reduced_minus_one(clamped + clamped, &k);
+    vd two_to_k = power_of_two(k);
+    vd e = two_to_k * small + (two_to_k - splat(1));
+    vd t = e / (e + splat(2));
+    vd signed_t = (vd)((vi)t | ((vi)x & sign_mask));
+    return lane_select(x == x, signed_t, x);
+}
+
+/// `eˣ = 2ᵏ eʳ`, `2ᵏ` applied as two halves so that results in the subnormal range and up to the
+/// largest double stay exact in their scaling; above 709.78 gives +∞, below −745.14 gives 0, NaN stays NaN.
+static inline __attribute__((always_inline)) vd exp_lanes(vd x) {
+    vd clamped = lane_select(x > splat(709.8), splat(709.8), lane_select(x < splat(-745.2), splat(-745.2), x));
+    clamped = lane_select(x == x, clamped, splat(0));
+    vi k;
+    vd er = splat(1) + exp_reduced_minus_one(clamped, &k);
+    vi half = k >> 1;
+    vd result = er * power_of_two(half) * power_of_two(k - half);
+    result = lane_select(x > splat(709.782712893384), splat(__builtin_inf()), result);
+    result = lane_select(x < splat(-745.1332191019412), splat(0), result);
+    return lane_select(x == x, result, x);
+}
+
+#define CK_ELEMENTWISE(name, lanes)                                                   \
+    void CK_NAME(name)(long n, const double *x, double *out) {                        \
+        long i = 0;                                                                   \
+        for (; i + LANES <= n; i += LANES) store(out + i, lanes(load(x + i)));        \
+        if (i < n) {                                                                  \
+            double tail[LANES] = {0};                                                 \
+            for (long j = i; j < n; j++) tail[j - i] = x[j];                          \
+            vd result = lanes(load(tail));                                            \
+            for (long j = i; j < n; j++) out[j] = result[j - i];                      \
+        }                                                                             \
+    }
+
+CK_ELEMENTWISE(tanh, tanh_lanes)
+CK_ELEMENTWISE(exp, exp_lanes)

@@ -1,0 +1,27 @@
+// The per-instruction-set variants of every kernel (defined by Portable.c, AVX2.c, AVX512.c through
+// KernelBody.h) and the signatures they share.
+#ifndef CKERNELS_VARIANTS_H
+#define CKERNELS_VARIANTS_H
+
+#include <stdbool.h>
+
+#define CK_DECLARE(suffix)                                                                                   \
+    void gemm_##suffix(bool, bool, long, long, long, double, const double *, long, const double *, long,      \
+                       double, double *, long);                                                              \
+    void gram_upper_##suffix(long, long, const double *, long, long, long, double *, long);                  \
+    void gemv_##suffix(long, long, const double *, long, const double *, double *);                          \
+    void gemv_transposed_##suffix(long, long, const double *, long, const double *, double *);               \
+    void normal_product_##suffix(long, long, const double *, long, const double *, const double *, double *); \
+    double dot_##suffix(long, const double *, const double *);                                               \
+    double sum_##suffix(long, const double *);                                                               \
+    void axpy_##suffix(long, double, const double *, double *);                                              \
+    void tanh_##suffix(long, const double *, double *);                                                      \
+    void exp_##suffix(long, const double *, double *);
+
+CK_DECLARE(portable)
+#if defined(__x86_64__)
+CK_DECLARE(avx2)
+CK_DECLARE(avx512)
+#endif
+
+#endif
