@@ -1,7 +1,7 @@
 import Foundation
 
 /// SIGD, the smoothed implicit gradient of a linearly constrained lower level (Zhang et al. 2024, Algorithm 4;
-/// Khanduri et al., ICML 2023): the lower objective's linear term is perturbed by a random vector,
+/// Khanduri et al. 2023 (SIGD)): the lower objective's linear term is perturbed by a random vector,
 ///
 ///     f_q(x, y) = f(x, y) + qᵀy,   q ~ N(0, σ² I),
 ///
