@@ -1,13 +1,10 @@
 import Bilevel
-import Foundation
+import MetaLearningSupport
 
 /// The `--check` self-test: the MAML meta-gradient of one task batch (`ReverseUnroll` on the
 /// displacement problem, averaged over the batch) against central finite differences of the
 /// meta-objective in every parameter of a narrower copy of the network.
 enum GradientCheck {
-    /// The largest accepted relative error `‖g − g_fd‖ / ‖g_fd‖`.
-    static let tolerance = 1e-6
-
     /// The batch meta-objective `θ ↦ (1/B) Σ_tasks L_q(θ_T)` with `θ_{t+1} = θ_t − α ∇L_s(θ_t)`,
     /// `θ_0 = θ`, written directly with the engine's `gradient` (independently of the `Bilevel` layer).
     static func metaObjective(_ theta: Tensor, tasks: [GlyphTask], config: FewShotConfig) -> Double {
@@ -23,7 +20,7 @@ enum GradientCheck {
     }
 
     /// Runs the check, prints the relative errors of MAML (and, for contrast, of FO-MAML) and returns
-    /// whether MAML's error is within `tolerance`.
+    /// whether MAML's error is within `MetaGradientCheck.tolerance`.
     ///
     /// - Throws: `BilevelError` if a hypergradient method fails.
     static func run(seed: UInt64) throws -> Bool {
@@ -40,26 +37,11 @@ enum GradientCheck {
             }.reduce(Tensor(zeros: theta.shape), +) / Double(tasks.count)
         }
         let maml = try batchGradient(.maml), firstOrder = try batchGradient(.firstOrder)
-        let reference = Tensor(shape: theta.shape, generator: { i in
-            var e = Array(repeating: 0.0, count: theta.count)
-            e[i] = h
-            let unit = Tensor(shape: theta.shape, scalars: e)
-            return (metaObjective(theta + unit, tasks: tasks, config: config) - metaObjective(theta - unit, tasks: tasks, config: config)) / (2 * h)
-        })
-        func relativeError(_ g: Tensor) -> Double {
-            ((g - reference).squaredNorm().scalar / reference.squaredNorm().scalar).squareRoot()
-        }
-        let error = relativeError(maml)
-        print("""
-            Few-shot MAML meta-gradient check: conv net \(config.network.size)×\(config.network.size), channels \
-            \(config.network.channels), \(config.network.parameterCount) parameters; batch of \(tasks.count) 5-way 1-shot tasks; \
-            \(config.innerSteps) inner steps of size \(config.innerStep); central differences with h = \(h)
-              ‖g_fd‖                                   \(String(format: "%.6e", reference.squaredNorm().scalar.squareRoot()))
-              MAML (ReverseUnroll)   relative error    \(String(format: "%.3e", error))
-              FO-MAML (for contrast) relative error    \(String(format: "%.3e", relativeError(firstOrder)))
-            """)
-        let passed = error <= tolerance
-        print(passed ? "check passed (tolerance \(tolerance))" : "CHECK FAILED: relative error \(error) > \(tolerance)")
-        return passed
+        let reference = MetaGradientCheck.centralDifferences(at: theta, step: h) { metaObjective($0, tasks: tasks, config: config) }
+        return MetaGradientCheck.report(
+            title: "Few-shot MAML meta-gradient check: conv net \(config.network.size)×\(config.network.size), channels "
+                + "\(config.network.channels), \(config.network.parameterCount) parameters; batch of \(tasks.count) 5-way 1-shot tasks; "
+                + "\(config.innerSteps) inner steps of size \(config.innerStep); central differences with h = \(h)",
+            reference: reference, maml: maml, firstOrder: firstOrder)
     }
 }

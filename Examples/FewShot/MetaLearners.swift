@@ -1,5 +1,5 @@
 import Bilevel
-import Foundation
+import MetaLearningSupport
 
 /// The hyper-parameters shared by every meta-learner, so the comparison is like for like.
 struct FewShotConfig {
@@ -114,30 +114,22 @@ enum MetaLearner: CaseIterable {
 }
 
 /// Meta-trains `learner` from `theta0` on the task stream of `sampler` (a copy, so every learner sees the
-/// same tasks): every iteration averages the meta-gradients of `metaBatch` tasks and takes one Adam step.
+/// same tasks) with the shared loop (`MetaLearningSupport.metaTrain`): every iteration averages the
+/// meta-gradients of `metaBatch` tasks and takes one Adam step.
 ///
 /// - Returns: the learned initialisation and the wall-clock seconds spent.
 /// - Throws: `BilevelError` when an inner loop or a meta-gradient turns non-finite.
 func metaTrain(
     _ learner: MetaLearner, from theta0: Tensor, sampler: GlyphTaskSampler, config: FewShotConfig
 ) throws -> (theta: Tensor, seconds: Double) {
-    let start = DispatchTime.now().uptimeNanoseconds
     var sampler = sampler
-    var adam = try OuterOptimizerState(validating: .adam(step: config.metaStep))
-    var theta = theta0.detached
     let method = learner.method(config)
-    for iteration in 1...config.iterations {
-        var metaGradient = Tensor(zeros: theta.shape)
-        for task in sampler.next(config.metaBatch) {
-            let result = try method.hypergradient(of: learner.problem(task, config), at: theta, from: learner.start(theta))
-            metaGradient = metaGradient + result.hypergradient
-        }
-        guard !metaGradient.hasNonFinite else {
-            throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
-        }
-        theta = adam.update(theta, gradient: metaGradient / Double(config.metaBatch)).detached
+    return try MetaLearningSupport.metaTrain(
+        learnerName: learner.name, from: theta0, iterations: config.iterations,
+        metaBatch: config.metaBatch, metaStep: config.metaStep, nextTasks: { sampler.next($0) }
+    ) { task, theta in
+        try method.hypergradient(of: learner.problem(task, config), at: theta, from: learner.start(theta)).hypergradient
     }
-    return (theta, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }
 
 /// The mean query accuracy over `tasks` after adapting θ to each support set with `learner`'s inner
@@ -150,7 +142,6 @@ func metaTestAccuracy(
     let scores = try tasks.map { task in
         config.network.accuracy(try learner.adapt(theta, to: task, config), task.queryImages, task.queryLabels)
     }
-    let n = Double(scores.count), mean = scores.reduce(0, +) / n
-    let variance = scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)
-    return (mean, 1.96 * (variance / n).squareRoot())
+    let (mean, standardError) = meanAndStandardError(scores)
+    return (mean, 1.96 * standardError)
 }

@@ -1,69 +1,57 @@
 import Bilevel
 import CommandLineOptions
 import Foundation
+import MetaLearningSupport
 
 // fewshot: 5-way 1-shot and 5-shot classification of synthetic stroke glyphs with a small convolutional
 // network, meta-trained four ways (FO-MAML, Sign-MAML, MAML, iMAML) from one seeded initialisation on one
 // seeded task stream, then scored on held-out tasks. See Docs/fewshot.md.
 
-/// The command line of `fewshot`.
+/// The command line of `fewshot`: the shared meta-learning options and the number of held-out tasks.
 struct Options {
-    /// Meta-iterations per learner and setting.
-    var iterations = FewShotConfig().iterations
+    /// `--iterations` (per learner and setting), `--seed`, `--check`.
+    var common: MetaLearningOptions
+    /// The default of `testTasks`.
+    static let defaultTestTasks = 200
     /// Held-out tasks per setting.
-    var testTasks = 200
-    /// The seed every random stream derives from.
-    var seed: UInt64 = 2017
-    /// Run the meta-gradient self-test instead of training.
-    var check = false
+    var testTasks = Options.defaultTestTasks
 
     /// The help text.
-    static let usage = """
-        usage: fewshot [--iterations <n>] [--tasks <n>] [--seed <s>] [--check] [--help]
-
-          --iterations <n>  meta-iterations (Adam steps) per learner and setting, n ≥ 1 (default \(FewShotConfig().iterations))
-          --tasks <n>       held-out meta-test tasks per setting, n ≥ 1 (default 200)
-          --seed <s>        seed of the initialisation and of the task streams, 0 ≤ s < 2^64 (default 2017)
-          --check           compare the MAML meta-gradient of one task batch with central finite
-                            differences; prints the relative error and exits 1 if it exceeds 1e-6
-          --help            print this help
-        """
+    static let usage = MetaLearningOptions.usage(
+        program: "fewshot", extraSynopsis: " [--tasks <n>]", iterationsPer: "learner and setting",
+        defaultIterations: FewShotConfig().iterations,
+        extraLines: "  --tasks <n>       held-out meta-test tasks per setting, n ≥ 1 (default \(defaultTestTasks))\n",
+        checkDescription: """
+            compare the MAML meta-gradient of one task batch with central finite
+                                differences; prints the relative error and exits 1 if it exceeds 1e-6
+            """)
 
     /// Parses `arguments` (without the program name).
     ///
     /// - Throws: `OptionsError` naming the offending argument, or `OptionsError.help`.
     init(_ arguments: [String]) throws {
-        var scanner = ArgumentScanner(arguments)
-        while let argument = try scanner.next() {
-            switch argument {
-            case "--iterations": iterations = try scanner.positiveInteger(for: argument)
-            case "--tasks": testTasks = try scanner.positiveInteger(for: argument)
-            case "--seed": seed = try scanner.seed(for: argument)
-            case "--check": check = true
-            default: throw OptionsError("unknown option '\(argument)'")
-            }
+        var testTasks = Options.defaultTestTasks
+        common = try MetaLearningOptions(arguments, defaultIterations: FewShotConfig().iterations) { argument, scanner in
+            guard argument == "--tasks" else { return false }
+            testTasks = try scanner.positiveInteger(for: argument)
+            return true
         }
+        self.testTasks = testTasks
     }
 }
 
-/// `text` right-aligned in `width` characters (left-aligned when `left`).
-func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, width - text.count))
-    return left ? text + fill : fill + text
-}
-
 /// The parsed command line (bad arguments exit with status 2 before anything runs).
-let options = parseCommandLine(program: "fewshot", usage: Options.usage, Options.init)
+let options = parseCommandLine(program: "fewshot", usage: Options.usage, Options.init), common = options.common
 
 do {
-    if options.check { exit(try GradientCheck.run(seed: options.seed) ? 0 : 1) }
+    if common.check { exit(try GradientCheck.run(seed: common.seed) ? 0 : 1) }
 
     var config = FewShotConfig()
-    config.iterations = options.iterations
+    config.iterations = common.iterations
     let network = config.network, ways = network.ways, shotCounts = [1, 5]
     // Streams: the initialisation from `seed`; for K shots, meta-training tasks from `seed + K` (the same
     // stream for every learner) and held-out tasks from `seed + 100 + K`.
-    var initGenerator = SeededGenerator(seed: options.seed)
+    var initGenerator = SeededGenerator(seed: common.seed)
     let theta0 = network.initialParameters(using: &initGenerator)
     print("""
         Few-shot glyph classification: \(ways)-way, \(network.size)×\(network.size) images, conv net \
@@ -71,14 +59,14 @@ do {
         (\(network.parameterCount) parameters), \(config.queries) query images per class
         meta-training: \(config.iterations) iterations × \(config.metaBatch) tasks, Adam step \(config.metaStep); \
         inner: \(config.innerSteps) step(s) α = \(config.innerStep) (sign step \(config.signStep)); \
-        iMAML: λ = \(config.proximalWeight), \(config.implicitInnerSteps) inner steps, CG ≤ \(config.conjugateGradientIterations) iterations; seed \(options.seed)
+        iMAML: λ = \(config.proximalWeight), \(config.implicitInnerSteps) inner steps, CG ≤ \(config.conjugateGradientIterations) iterations; seed \(common.seed)
         meta-test: \(options.testTasks) held-out tasks per setting, accuracy after the learner's own inner loop
         """)
     var cells: [String: (accuracy: (mean: Double, halfWidth: Double), seconds: Double?)] = [:]
     for shots in shotCounts {
-        var testSampler = GlyphTaskSampler(seed: options.seed &+ 100 &+ UInt64(shots), size: network.size, ways: ways, shots: shots, queries: config.queries)
+        var testSampler = GlyphTaskSampler(seed: common.seed &+ 100 &+ UInt64(shots), size: network.size, ways: ways, shots: shots, queries: config.queries)
         let testTasks = testSampler.next(options.testTasks)
-        let trainSampler = GlyphTaskSampler(seed: options.seed &+ UInt64(shots), size: network.size, ways: ways, shots: shots, queries: config.queries)
+        let trainSampler = GlyphTaskSampler(seed: common.seed &+ UInt64(shots), size: network.size, ways: ways, shots: shots, queries: config.queries)
         cells["untrained \(shots)"] = (try metaTestAccuracy(of: theta0, on: testTasks, learner: .maml, config: config), nil)
         for learner in MetaLearner.allCases {
             let (theta, seconds) = try metaTrain(learner, from: theta0, sampler: trainSampler, config: config)
@@ -86,18 +74,17 @@ do {
             printError("fewshot: \(learner.name) \(ways)-way \(shots)-shot meta-trained in \(String(format: "%.1f", seconds)) s")
         }
     }
-    let header = pad("Method", 18, left: true) + pad("hypergradient", 18, left: true)
-        + shotCounts.map { pad("\(ways)-way \($0)-shot acc. (%)", 24) + pad("time (s)", 10) }.joined()
-    print("\n" + header)
-    print(String(repeating: "-", count: header.count))
     let rows = [("no meta-training", "-", "untrained")] + MetaLearner.allCases.map { ($0.name, $0.solver, $0.name) }
-    for (label, solver, key) in rows {
-        print(pad(label, 18, left: true) + pad(solver, 18, left: true) + shotCounts.map { shots in
-            let cell = cells["\(key) \(shots)"]!
-            return pad(String(format: "%.2f ± %.2f", 100 * cell.accuracy.mean, 100 * cell.accuracy.halfWidth), 24)
-                + pad(cell.seconds.map { String(format: "%.1f", $0) } ?? "-", 10)
-        }.joined())
-    }
+    printTable(
+        header: pad("Method", 18, left: true) + pad("hypergradient", 18, left: true)
+            + shotCounts.map { pad("\(ways)-way \($0)-shot acc. (%)", 24) + pad("time (s)", 10) }.joined(),
+        rows: rows.map { label, solver, key in
+            pad(label, 18, left: true) + pad(solver, 18, left: true) + shotCounts.map { shots in
+                let cell = cells["\(key) \(shots)"]!
+                return pad(String(format: "%.2f ± %.2f", 100 * cell.accuracy.mean, 100 * cell.accuracy.halfWidth), 24)
+                    + pad(cell.seconds.map { String(format: "%.1f", $0) } ?? "-", 10)
+            }.joined()
+        })
     print("(query accuracy: mean ± 95% confidence half-width over the \(options.testTasks) held-out tasks; chance is \(100 / ways)%)")
 } catch {
     printError("fewshot: \(error)")

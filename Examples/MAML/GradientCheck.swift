@@ -1,13 +1,10 @@
 import Bilevel
-import Foundation
+import MetaLearningSupport
 
 /// The `--check` self-test: the MAML meta-gradient (`ReverseUnroll` on the adaptation problem, start `y0 = θ`) against
 /// central finite differences of the meta-objective, on a network small enough to difference every
 /// parameter.
 enum GradientCheck {
-    /// The largest accepted relative error `‖g − g_fd‖ / ‖g_fd‖`.
-    static let tolerance = 1e-6
-
     /// The meta-objective `θ ↦ L_q(θ_T)` with `θ_{t+1} = θ_t − α ∇L_s(θ_t)`, `θ_0 = θ`, written directly
     /// with the engine's `gradient` (independently of the `Bilevel` layer), evaluated on constants.
     static func metaObjective(_ theta: Parameters, task: SineTask, network: MLP, step: Double, steps: Int) -> Double {
@@ -20,7 +17,7 @@ enum GradientCheck {
     }
 
     /// Runs the check, prints the relative errors of MAML (and, for contrast, of FO-MAML) against finite
-    /// differences, and returns whether MAML's error is within `tolerance`.
+    /// differences, and returns whether MAML's error is within `MetaGradientCheck.tolerance`.
     ///
     /// - Throws: `BilevelError` if a hypergradient method fails.
     static func run(seed: UInt64) throws -> Bool {
@@ -33,26 +30,12 @@ enum GradientCheck {
         let problem = adaptationProblem(task, network: network, dynamics: .gradientDescent(step: step), innerSteps: steps)
         let maml = try ReverseUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient.flattened
         let firstOrder = try FirstOrderUnroll().hypergradient(of: problem, at: theta, from: theta).hypergradient.flattened
-        let flat = theta.flattened
-        let reference = Tensor(shape: flat.shape, generator: { i in
-            let unit = Tensor(shape: flat.shape) { $0 == i ? h : 0 }
-            let plus = metaObjective(theta.unflattening(flat + unit), task: task, network: network, step: step, steps: steps)
-            let minus = metaObjective(theta.unflattening(flat - unit), task: task, network: network, step: step, steps: steps)
-            return (plus - minus) / (2 * h)
-        })
-        func relativeError(_ g: Tensor) -> Double {
-            ((g - reference).squaredNorm().scalar / reference.squaredNorm().scalar).squareRoot()
+        let reference = MetaGradientCheck.centralDifferences(at: theta.flattened, step: h) { flat in
+            metaObjective(theta.unflattening(flat), task: task, network: network, step: step, steps: steps)
         }
-        let error = relativeError(maml)
-        print("""
-            MAML meta-gradient check: network \(network.widths) (\(network.parameterCount) parameters), \
-            \(steps) inner steps of size \(step), central differences with h = \(h)
-              ‖g_fd‖                                   \(String(format: "%.6e", reference.squaredNorm().scalar.squareRoot()))
-              MAML (ReverseUnroll)   relative error    \(String(format: "%.3e", error))
-              FO-MAML (for contrast) relative error    \(String(format: "%.3e", relativeError(firstOrder)))
-            """)
-        let passed = error <= tolerance
-        print(passed ? "check passed (tolerance \(tolerance))" : "CHECK FAILED: relative error \(error) > \(tolerance)")
-        return passed
+        return MetaGradientCheck.report(
+            title: "MAML meta-gradient check: network \(network.widths) (\(network.parameterCount) parameters), "
+                + "\(steps) inner steps of size \(step), central differences with h = \(h)",
+            reference: reference, maml: maml, firstOrder: firstOrder)
     }
 }

@@ -1,5 +1,5 @@
 import Bilevel
-import Foundation
+import MetaLearningSupport
 
 /// The hyper-parameters shared by every meta-learner, so the comparison is like for like.
 struct MetaConfig {
@@ -79,31 +79,26 @@ func adaptationProblem(
         dynamics: dynamics, innerSteps: innerSteps, initialization: { theta in theta })
 }
 
-/// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed`: every iteration draws
-/// `metaBatch` tasks, averages their meta-gradients and takes one Adam step.
+/// Meta-trains `learner` from `theta0` on the task stream fixed by `taskSeed` with the shared loop
+/// (`MetaLearningSupport.metaTrain`): every iteration draws `metaBatch` tasks, averages their
+/// meta-gradients and takes one Adam step on the packed parameters.
 ///
 /// - Returns: the learned initialisation and the wall-clock seconds spent.
 /// - Throws: `BilevelError` when an inner loop or meta-gradient turns non-finite.
 func metaTrain(
     _ learner: MetaLearner, from theta0: Parameters, config: MetaConfig, taskSeed: UInt64
 ) throws -> (theta: Parameters, seconds: Double) {
-    let start = DispatchTime.now().uptimeNanoseconds
     var sampler = SineTaskSampler(seed: taskSeed, supportSize: config.shots, querySize: config.shots)
-    var adam = try OuterOptimizerState(validating: .adam(step: config.metaStep))
-    var theta = theta0
     let method = learner.method, dynamics = learner.dynamics(config)
-    for iteration in 1...config.iterations {
-        var metaGradient = Tensor(zeros: [theta.scalarCount])
-        for task in sampler.next(config.metaBatch) {
-            let problem = adaptationProblem(task, network: config.network, dynamics: dynamics, innerSteps: config.innerSteps)
-            metaGradient = metaGradient + (try method.hypergradient(of: problem, at: theta, from: theta)).hypergradient.flattened
-        }
-        guard !metaGradient.hasNonFinite else {
-            throw BilevelError.nonFinite(quantity: "the \(learner.name) meta-gradient at iteration \(iteration)", step: nil)
-        }
-        theta = theta.unflattening(adam.update(theta.flattened, gradient: metaGradient / Double(config.metaBatch)).detached)
+    let (flat, seconds) = try MetaLearningSupport.metaTrain(
+        learnerName: learner.name, from: theta0.flattened, iterations: config.iterations,
+        metaBatch: config.metaBatch, metaStep: config.metaStep, nextTasks: { sampler.next($0) }
+    ) { task, flat in
+        let theta = theta0.unflattening(flat)
+        let problem = adaptationProblem(task, network: config.network, dynamics: dynamics, innerSteps: config.innerSteps)
+        return try method.hypergradient(of: problem, at: theta, from: theta).hypergradient.flattened
     }
-    return (theta, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    return (theta0.unflattening(flat), seconds)
 }
 
 /// The mean query MSE over `tasks` after adapting `theta` to each task's support set with `steps`
@@ -119,7 +114,5 @@ func metaTestLoss(
         let adapted = try oracle.unroll(from: flat, flat, steps: steps, like: flat).final
         return oracle.upperValue(flat, adapted).scalar
     }
-    let n = Double(losses.count), mean = losses.reduce(0, +) / n
-    let variance = losses.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)
-    return (mean, (variance / n).squareRoot())
+    return meanAndStandardError(losses)
 }

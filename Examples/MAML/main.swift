@@ -1,54 +1,19 @@
 import Bilevel
 import CommandLineOptions
 import Foundation
+import MetaLearningSupport
 
 // maml: few-shot sinusoid regression (Finn et al. 2017) meta-trained three ways (second-order MAML,
 // first-order MAML, Sign-MAML) from one seeded initialisation on one seeded task stream, then scored on
 // held-out tasks. See Docs/maml.md.
 
-/// The command line of `maml`.
-struct Options {
-    /// Meta-iterations per method.
-    var iterations = MetaConfig().iterations
-    /// The seed every random stream derives from.
-    var seed: UInt64 = 2017
-    /// Run the meta-gradient self-test instead of training.
-    var check = false
-
-    /// The help text.
-    static let usage = """
-        usage: maml [--iterations <n>] [--seed <s>] [--check] [--help]
-
-          --iterations <n>  meta-iterations (Adam steps) per method, n ≥ 1 (default \(MetaConfig().iterations))
-          --seed <s>        seed of the initialisation and of the task streams, 0 ≤ s < 2^64 (default 2017)
-          --check           compare the MAML meta-gradient with central finite differences on a tiny
+/// The help text.
+let usage = MetaLearningOptions.usage(
+    program: "maml", iterationsPer: "method", defaultIterations: MetaConfig().iterations,
+    checkDescription: """
+        compare the MAML meta-gradient with central finite differences on a tiny
                             network; prints the relative error and exits 1 if it exceeds 1e-6
-          --help            print this help
-        """
-
-    /// Parses `arguments` (without the program name).
-    ///
-    /// - Throws: `OptionsError` naming the offending argument, or `OptionsError.help`.
-    init(_ arguments: [String]) throws {
-        var scanner = ArgumentScanner(arguments)
-        while let argument = try scanner.next() {
-            switch argument {
-            case "--iterations": iterations = try scanner.positiveInteger(for: argument)
-            case "--seed":
-                let text = try scanner.value(for: argument)
-                guard let s = UInt64(text) else { throw OptionsError("--seed needs a whole number in 0..<2^64, got '\(text)'") }
-                seed = s
-            case "--check": check = true
-            default: throw OptionsError("unknown option '\(argument)'")
-            }
-        }
-    }
-}
-
-/// Writes `text` and a newline to standard error.
-func printError(_ text: String) {
-    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
-}
+        """)
 
 /// One row of the results table.
 struct ResultRow {
@@ -63,7 +28,9 @@ struct ResultRow {
 }
 
 /// The parsed command line (bad arguments exit with status 2 before anything runs).
-let options = parseCommandLine(program: "maml", usage: Options.usage, Options.init)
+let options = parseCommandLine(program: "maml", usage: usage) {
+    try MetaLearningOptions($0, defaultIterations: MetaConfig().iterations)
+}
 
 do {
     if options.check { exit(try GradientCheck.run(seed: options.seed) ? 0 : 1) }
@@ -103,19 +70,13 @@ do {
         printError("maml: \(learner.name) meta-trained in \(String(format: "%.1f", seconds)) s")
     }
 
-    /// `text` right-aligned in `width` characters (left-aligned when `left`).
-    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let fill = String(repeating: " ", count: max(0, width - text.count))
-        return left ? text + fill : fill + text
-    }
-    let header = pad("method", 16, left: true) + pad("adapt", 9) + pad("train s", 9)
-        + stepCounts.map { pad("MSE, \($0) step\($0 == 1 ? "" : "s")", 18) }.joined()
-    print("\n" + header)
-    print(String(repeating: "-", count: header.count))
-    for row in rows {
-        print(pad(row.label, 16, left: true) + pad(row.adaptation, 9) + pad(row.seconds.map { String(format: "%.1f", $0) } ?? "-", 9)
-              + row.losses.map { pad(String(format: "%.3f ± %.3f", $0.mean, $0.standardError), 18) }.joined())
-    }
+    printTable(
+        header: pad("method", 16, left: true) + pad("adapt", 9) + pad("train s", 9)
+            + stepCounts.map { pad("MSE, \($0) step\($0 == 1 ? "" : "s")", 18) }.joined(),
+        rows: rows.map { row in
+            pad(row.label, 16, left: true) + pad(row.adaptation, 9) + pad(row.seconds.map { String(format: "%.1f", $0) } ?? "-", 9)
+                + row.losses.map { pad(String(format: "%.3f ± %.3f", $0.mean, $0.standardError), 18) }.joined()
+        })
     print("(test MSE: mean ± standard error over the \(testTaskCount) held-out tasks)")
 } catch {
     printError("maml: \(error)")
