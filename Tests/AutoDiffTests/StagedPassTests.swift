@@ -107,6 +107,8 @@ final class StagedPassTests: XCTestCase {
         let direction = OpGradcheckTests.input([3, 700], offset: 2)
         let eager = gradient(at: x) { program.outputs(at: [$0, row])[0] }
         XCTAssertTrue(gradient(at: x) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: eager, tolerance: 1e-13))
+        let stagedGradient = fused.gradient().outputs(at: [x, row])[0]
+        XCTAssertTrue(stagedGradient.isApproximatelyEqual(to: eager, tolerance: 1e-13), "gradient program of a fused program")
         let hvpEager = hvp(at: x, direction: direction) { program.outputs(at: [$0, row])[0] }
         XCTAssertTrue(hvp(at: x, direction: direction) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: hvpEager, tolerance: 1e-12))
     }
