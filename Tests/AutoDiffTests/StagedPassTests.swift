@@ -112,4 +112,17 @@ final class StagedPassTests: XCTestCase {
         let hvpEager = hvp(at: x, direction: direction) { program.outputs(at: [$0, row])[0] }
         XCTAssertTrue(hvp(at: x, direction: direction) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: hvpEager, tolerance: 1e-12))
     }
+
+    /// A total sum of a tree is accumulated block by block (no full-size output), equal to rounding.
+    func testSumOfAnElementwiseTreeFuses() {
+        let x = OpGradcheckTests.input([3, 700])
+        let program = stage(shape: [3, 700]) { x in (x * x + sin(x)).sum() }
+        let fused = program.optimized()
+        XCTAssertEqual(names(fused), ["fused(multiply,sin,add).sum"])
+        XCTAssertEqual(fused.outputShapes, [[]])
+        let value = fused.outputs(at: [x])[0].scalar, reference = program.outputs(at: [x])[0].scalar
+        XCTAssertEqual(value, reference, accuracy: 1e-13 * Swift.abs(reference))
+        XCTAssertTrue(fused.gradient().outputs(at: [x])[0].isApproximatelyEqual(to: 2 * x + cos(x), tolerance: 1e-14))
+        XCTAssertTrue(fused.swiftSource(functionName: "f").contains(".sum(toShape: [])"))
+    }
 }

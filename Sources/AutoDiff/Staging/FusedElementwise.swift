@@ -1,7 +1,7 @@
 import Foundation
 
-/// A tree of element-wise ops evaluated as one pass over blocks of elements (created by
-/// `Program.fusingElementwise()`).
+/// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
+/// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
 /// `steps` run in order; each reads fused inputs (of the output's shape, or one element) or earlier
 /// steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
@@ -27,19 +27,24 @@ public struct FusedElementwise: Primitive {
     static let blockSize = 512
 
     var steps: [Step]
-    /// The output shape (every operand has it, or one element).
+    /// The shape of the tree's values (every operand has it, or one element).
     var shape: [Int]
+    /// When set, the output is the sum of all the tree's elements, of this one-element shape.
+    var sumShape: [Int]?
 
-    public var name: String { "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" }
-    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
+    public var name: String {
+        "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" + (sumShape == nil ? "" : ".sum")
+    }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { sumShape ?? shape }
 
     public func value(_ inputs: [Tensor]) -> Tensor {
         let n = shape.reduce(1, *), block = Swift.min(Self.blockSize, n)
         // Registers: one block per step, then one per input of one element (filled once). Every
         // register is written before it is read, so none is zero-filled.
         let registerCount = (steps.count + inputs.count) * block
+        var total = 0.0
         var registers = [Double](unsafeUninitializedCapacity: registerCount) { _, initialized in initialized = registerCount }
-        let out = [Double](unsafeUninitializedCapacity: n) { output, initialized in
+        let out = [Double](unsafeUninitializedCapacity: sumShape == nil ? n : 0) { output, initialized in
             registers.withUnsafeMutableBufferPointer { registers in
                 let base = registers.baseAddress!
                 // Each input as (first element, whether it advances with the block).
@@ -61,15 +66,18 @@ public struct FusedElementwise: Primitive {
                 for start in stride(from: 0, to: n, by: block) {
                     let count = Swift.min(block, n - start)
                     for (s, step) in steps.enumerated() {
-                        let destination = s == steps.count - 1 ? output.baseAddress! + start : base + s * block
+                        let isOutput = s == steps.count - 1 && sumShape == nil
+                        let destination = isOutput ? output.baseAddress! + start : base + s * block
                         let first = pointer(step.operands[0], start)
                         let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
                         Self.run(step.op, first, second, destination, count)
                     }
+                    if sumShape != nil { total += MatmulKernel.sum(count, base + (steps.count - 1) * block) }
                 }
             }
-            initialized = n
+            initialized = sumShape == nil ? n : 0
         }
+        if let sumShape { return Tensor(shape: sumShape, scalars: [total], trace: nil) }
         return withExtendedLifetime(inputs) { Tensor(shape: shape, scalars: out, trace: nil) }
     }
 
@@ -115,7 +123,8 @@ public struct FusedElementwise: Primitive {
             }
             results.append(Schedule.apply(step.op.primitive, operands))
         }
-        return results[results.count - 1]
+        let tree = results[results.count - 1]
+        return sumShape.map { tree.sum(toShape: $0) } ?? tree
     }
 
     public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
@@ -146,6 +155,7 @@ public struct FusedElementwise: Primitive {
             }
             expressions.append(step.op.primitive.swiftSource(operands))
         }
-        return expressions[expressions.count - 1]
+        let tree = expressions[expressions.count - 1]
+        return sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree
     }
 }
