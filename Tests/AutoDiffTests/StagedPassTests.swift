@@ -125,4 +125,23 @@ final class StagedPassTests: XCTestCase {
         XCTAssertTrue(fused.gradient().outputs(at: [x])[0].isApproximatelyEqual(to: 2 * x + cos(x), tolerance: 1e-14))
         XCTAssertTrue(fused.swiftSource(functionName: "f").contains(".sum(toShape: [])"))
     }
+
+    /// The fused primitive's rules (nested differentiation of the unfused tree) pass gradcheck at first
+    /// and second order, with and without the fused sum.
+    func testFusedPrimitivePassesGradcheck() {
+        let x = OpGradcheckTests.input([2, 3])
+        for summed in [false, true] {
+            let program = stage(shape: [2, 3]) { x in
+                let tree = tanh(x * 2 + 1) * exp(-x)
+                return summed ? tree.sum() : tree
+            }.optimized()
+            XCTAssertTrue(names(program).allSatisfy { $0.hasPrefix("fused(") }, "\(names(program))")
+            let f: (Tensor) -> Tensor = { program.outputs(at: [$0])[0] }
+            let first = gradcheck(at: x, of: f)
+            XCTAssertTrue(first.passes(), "\(first)")
+            let weights = OpGradcheckTests.weights(like: f(x))
+            let second = gradcheck(at: x) { x in gradient(at: x) { y in (f(y) * weights).sum() } }
+            XCTAssertTrue(second.passes(), "\(second)")
+        }
+    }
 }
