@@ -9,8 +9,8 @@ let options = parseCommandLine(program: "bench", usage: Options.usage, Options.i
 var bench = Bench(options: options)
 do {
     EngineSuite.run(&bench)
-    StagedSuite.run(&bench)
     try BilevelSuite.run(&bench)
+    StagedSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)
 } catch {
