@@ -107,7 +107,41 @@ final class StagedPassTests: XCTestCase {
         let direction = OpGradcheckTests.input([3, 700], offset: 2)
         let eager = gradient(at: x) { program.outputs(at: [$0, row])[0] }
         XCTAssertTrue(gradient(at: x) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: eager, tolerance: 1e-13))
+        let stagedGradient = fused.gradient().outputs(at: [x, row])[0]
+        XCTAssertTrue(stagedGradient.isApproximatelyEqual(to: eager, tolerance: 1e-13), "gradient program of a fused program")
         let hvpEager = hvp(at: x, direction: direction) { program.outputs(at: [$0, row])[0] }
         XCTAssertTrue(hvp(at: x, direction: direction) { fused.outputs(at: [$0, row])[0] }.isApproximatelyEqual(to: hvpEager, tolerance: 1e-12))
+    }
+
+    /// A total sum of a tree is accumulated block by block (no full-size output), equal to rounding.
+    func testSumOfAnElementwiseTreeFuses() {
+        let x = OpGradcheckTests.input([3, 700])
+        let program = stage(shape: [3, 700]) { x in (x * x + sin(x)).sum() }
+        let fused = program.optimized()
+        XCTAssertEqual(names(fused), ["fused(multiply,sin,add).sum"])
+        XCTAssertEqual(fused.outputShapes, [[]])
+        let value = fused.outputs(at: [x])[0].scalar, reference = program.outputs(at: [x])[0].scalar
+        XCTAssertEqual(value, reference, accuracy: 1e-13 * Swift.abs(reference))
+        XCTAssertTrue(fused.gradient().outputs(at: [x])[0].isApproximatelyEqual(to: 2 * x + cos(x), tolerance: 1e-14))
+        XCTAssertTrue(fused.swiftSource(functionName: "f").contains(".sum(toShape: [])"))
+    }
+
+    /// The fused primitive's rules (nested differentiation of the unfused tree) pass gradcheck at first
+    /// and second order, with and without the fused sum.
+    func testFusedPrimitivePassesGradcheck() {
+        let x = OpGradcheckTests.input([2, 3])
+        for summed in [false, true] {
+            let program = stage(shape: [2, 3]) { x in
+                let tree = tanh(x * 2 + 1) * exp(-x)
+                return summed ? tree.sum() : tree
+            }.optimized()
+            XCTAssertTrue(names(program).allSatisfy { $0.hasPrefix("fused(") }, "\(names(program))")
+            let f: (Tensor) -> Tensor = { program.outputs(at: [$0])[0] }
+            let first = gradcheck(at: x, of: f)
+            XCTAssertTrue(first.passes(), "\(first)")
+            let weights = OpGradcheckTests.weights(like: f(x))
+            let second = gradcheck(at: x) { x in gradient(at: x) { y in (f(y) * weights).sum() } }
+            XCTAssertTrue(second.passes(), "\(second)")
+        }
     }
 }

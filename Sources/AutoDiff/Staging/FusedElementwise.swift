@@ -1,7 +1,7 @@
 import Foundation
 
-/// A tree of element-wise ops evaluated as one pass over blocks of elements (created by
-/// `Program.fusingElementwise()`).
+/// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
+/// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
 /// `steps` run in order; each reads fused inputs (of the output's shape, or one element) or earlier
 /// steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
@@ -23,58 +23,72 @@ public struct FusedElementwise: Primitive {
         var operands: [Operand]
     }
 
-    /// Elements per block: 3 temporaries of 512 doubles (12 KB) stay in L1.
+    /// Elements per block: a temporary of 512 doubles is 4 KB, so a tree's temporaries stay in L1/L2.
     static let blockSize = 512
 
     var steps: [Step]
-    /// The output shape (every operand has it, or one element).
+    /// The shape of the tree's values (every operand has it, or one element).
     var shape: [Int]
+    /// When set, the output is the sum of all the tree's elements, of this one-element shape.
+    var sumShape: [Int]?
 
-    public var name: String { "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" }
-    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
+    public var name: String {
+        "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" + (sumShape == nil ? "" : ".sum")
+    }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { sumShape ?? shape }
 
     public func value(_ inputs: [Tensor]) -> Tensor {
-        let n = shape.reduce(1, *), block = Self.blockSize
-        // Registers: one block per step, then one per input of one element (filled once).
-        var registers = [Double](repeating: 0, count: (steps.count + inputs.count) * block)
-        let out = [Double](unsafeUninitializedCapacity: n) { output, initialized in
+        let n = shape.reduce(1, *), block = Swift.min(Self.blockSize, n)
+        // Registers: one block per step, then one per input of one element (filled once). Every
+        // register is written before it is read, so none is zero-filled.
+        let registerCount = (steps.count + inputs.count) * block
+        var total = 0.0
+        var registers = [Double](unsafeUninitializedCapacity: registerCount) { _, initialized in initialized = registerCount }
+        let out = [Double](unsafeUninitializedCapacity: sumShape == nil ? n : 0) { output, initialized in
             registers.withUnsafeMutableBufferPointer { registers in
                 let base = registers.baseAddress!
-                let pointers: [UnsafePointer<Double>] = inputs.enumerated().map { k, input in
+                // Each input as (first element, whether it advances with the block).
+                let sources: [(UnsafePointer<Double>, Bool)] = inputs.enumerated().map { k, input in
                     let storage = input.scalars
                     if storage.count == 1 {
                         let register = base + (steps.count + k) * block
                         register.initialize(repeating: storage[0], count: block)
-                        return UnsafePointer(register)
+                        return (UnsafePointer(register), false)
                     }
-                    return storage.withUnsafeBufferPointer { $0.baseAddress! }
+                    return (storage.withUnsafeBufferPointer { $0.baseAddress! }, true)
+                }
+                func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
+                    switch operand {
+                    case let .input(k): return sources[k].1 ? sources[k].0 + start : sources[k].0
+                    case let .step(j): return UnsafePointer(base + j * block)
+                    }
                 }
                 for start in stride(from: 0, to: n, by: block) {
                     let count = Swift.min(block, n - start)
                     for (s, step) in steps.enumerated() {
-                        let destination = s == steps.count - 1 ? output.baseAddress! + start : base + s * block
-                        let operands = step.operands.map { operand -> UnsafePointer<Double> in
-                            switch operand {
-                            case let .input(k): return inputs[k].count == 1 ? pointers[k] : pointers[k] + start
-                            case let .step(j): return UnsafePointer(base + j * block)
-                            }
-                        }
-                        Self.run(step.op, operands, destination, count)
+                        let isOutput = s == steps.count - 1 && sumShape == nil
+                        let destination = isOutput ? output.baseAddress! + start : base + s * block
+                        let first = pointer(step.operands[0], start)
+                        let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
+                        Self.run(step.op, first, second, destination, count)
                     }
+                    if sumShape != nil { total += MatmulKernel.sum(count, base + (steps.count - 1) * block) }
                 }
             }
-            initialized = n
+            initialized = sumShape == nil ? n : 0
         }
+        if let sumShape { return Tensor(shape: sumShape, scalars: [total], trace: nil) }
         return withExtendedLifetime(inputs) { Tensor(shape: shape, scalars: out, trace: nil) }
     }
 
-    /// `destination[i] = op(operands…[i])` for `i < count`, with the scalar functions of the primitives.
-    static func run(_ op: ScalarOp, _ x: [UnsafePointer<Double>], _ y: UnsafeMutablePointer<Double>, _ count: Int) {
-        @inline(__always) func map(_ f: (Double) -> Double) { let a = x[0]; for i in 0..<count { y[i] = f(a[i]) } }
-        @inline(__always) func zip(_ f: (Double, Double) -> Double) {
-            let a = x[0], b = x[1]
-            for i in 0..<count { y[i] = f(a[i], b[i]) }
-        }
+    /// `y[i] = op(a[i])` or `op(a[i], b[i])` for `i < count`, with the scalar functions of the
+    /// primitives (`b` is ignored by one-operand ops).
+    static func run(
+        _ op: ScalarOp, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
+        _ count: Int
+    ) {
+        @inline(__always) func map(_ f: (Double) -> Double) { for i in 0..<count { y[i] = f(a[i]) } }
+        @inline(__always) func zip(_ f: (Double, Double) -> Double) { for i in 0..<count { y[i] = f(a[i], b[i]) } }
         switch op {
         case .add: zip(+)
         case .subtract: zip(-)
@@ -85,7 +99,7 @@ public struct FusedElementwise: Primitive {
         case .log: map { Foundation.log($0) }
         case .sqrt: map { $0.squareRoot() }
         case let .pow(p): map { Foundation.pow($0, p) }
-        case .tanh: VectorMath.tanh(UnsafeBufferPointer(start: x[0], count: count), y)
+        case .tanh: VectorMath.tanh(UnsafeBufferPointer(start: a, count: count), y)
         case .sigmoid: map(Scalar.sigmoid)
         case .softplus: map(Scalar.softplus)
         case .relu: map { Swift.max($0, 0) }
@@ -109,7 +123,8 @@ public struct FusedElementwise: Primitive {
             }
             results.append(Schedule.apply(step.op.primitive, operands))
         }
-        return results[results.count - 1]
+        let tree = results[results.count - 1]
+        return sumShape.map { tree.sum(toShape: $0) } ?? tree
     }
 
     public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
@@ -140,6 +155,7 @@ public struct FusedElementwise: Primitive {
             }
             expressions.append(step.op.primitive.swiftSource(operands))
         }
-        return expressions[expressions.count - 1]
+        let tree = expressions[expressions.count - 1]
+        return sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree
     }
 }

@@ -6,9 +6,10 @@ import Foundation
 
 extension Program {
     /// Replaces each tree of element-wise applications of one output shape — whose inner values are
-    /// read only inside the tree — by one `FusedElementwise` application. Operands must have the
-    /// output's shape or one element. Results are bit-identical: each element goes through the same
-    /// scalar functions in the same order.
+    /// read only inside the tree — by one `FusedElementwise` application, together with a sum of all
+    /// its elements when that sum is the tree's only reader. Operands must have the output's shape or
+    /// one element. Each element goes through the same scalar functions in the same order (bit-identical
+    /// results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
     public func fusingElementwise() -> Program {
         var uses = [Int](repeating: 0, count: instructions.count)
         for instruction in instructions {
@@ -23,10 +24,19 @@ extension Program {
             }
             return fits && count > 1 ? scalar : nil
         }
-        // Members of a tree: fusible values read once, by a fusible value of the same shape.
+        // A sum of all elements of a fusible value read only by it: the tree's total is accumulated
+        // block by block instead of being written out.
+        func summedTree(_ i: Int) -> Int? {
+            guard case let .apply(op, arguments) = instructions[i].operation, op is SumToShape,
+                instructions[i].shape.reduce(1, *) == 1, scalarOp(arguments[0]) != nil, uses[arguments[0]] == 1
+            else { return nil }
+            return arguments[0]
+        }
+        // Members of a tree: fusible values read once, by a fusible value of the same shape (or by a sum).
         var absorbed = [Bool](repeating: false, count: instructions.count)
-        for (i, instruction) in instructions.enumerated() where scalarOp(i) != nil {
-            guard case let .apply(_, arguments) = instruction.operation else { continue }
+        for (i, instruction) in instructions.enumerated() {
+            if let tree = summedTree(i) { absorbed[tree] = true }
+            guard scalarOp(i) != nil, case let .apply(_, arguments) = instruction.operation else { continue }
             for a in Set(arguments) where scalarOp(a) != nil && uses[a] == 1 && instructions[a].shape == instruction.shape {
                 absorbed[a] = true
             }
@@ -35,7 +45,8 @@ extension Program {
         var renumbered = [Int](repeating: -1, count: instructions.count)
         for (i, instruction) in instructions.enumerated() {
             if absorbed[i] { continue }
-            guard scalarOp(i) != nil else {
+            let tree = summedTree(i)
+            guard scalarOp(i) != nil || tree != nil else {
                 var arguments = [Int]()
                 if case let .apply(_, old) = instruction.operation { arguments = old.map { renumbered[$0] } }
                 renumbered[i] = builder.add(instruction, arguments)
@@ -53,12 +64,18 @@ extension Program {
                 return .input(inputs.count - 1)
             }
             guard case let .apply(op, arguments) = instruction.operation else { continue }
+            if let tree {
+                _ = operand(tree)
+                let fused = FusedElementwise(steps: steps, shape: instructions[tree].shape, sumShape: instruction.shape)
+                renumbered[i] = builder.add(.apply(fused, arguments: inputs.map { renumbered[$0] }), shape: instruction.shape)
+                continue
+            }
             let operands = arguments.map(operand)
             steps.append(FusedElementwise.Step(op: ScalarOp(op)!, operands: operands))
             if steps.count == 1 {
                 renumbered[i] = builder.add(instruction, arguments.map { renumbered[$0] })
             } else {
-                let fused = FusedElementwise(steps: steps, shape: instruction.shape)
+                let fused = FusedElementwise(steps: steps, shape: instruction.shape, sumShape: nil)
                 renumbered[i] = builder.add(.apply(fused, arguments: inputs.map { renumbered[$0] }), shape: instruction.shape)
             }
         }

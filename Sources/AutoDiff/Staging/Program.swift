@@ -8,8 +8,13 @@
 ///
 /// Every value has a static `shape`, computed while staging by the ops' shape rules. `outputs` lists
 /// the values the program returns. A program is a plain value: it can be run (`callAsFunction`,
-/// `outputs(at:)`), transformed into another program (`gradient()`, `vjp()`, `jvp()`, `hvp(mode:)`,
-/// `mixedHVP()`), optimized (`optimized()`), and printed as Swift (`swiftSource(functionName:)`).
+/// `outputs(at:)`, `scan(from:parameters:steps:)` for a step replayed T times), transformed into
+/// another program (`gradient()`, `vjp()`, `jvp()`, `hvp(mode:)`, `mixedHVP()`), optimized
+/// (`optimized()` and the single passes), and printed as Swift (`swiftSource(functionName:)`).
+///
+/// The IR is deliberately small: there are no control-flow instructions (a loop is a staged step
+/// replayed by `scan`), no in-place updates, and every op is a `Primitive` value, so a pass matches
+/// ops by type (`op is Transpose`) and compares them by `Hashable` equality.
 ///
 /// Programs are obtained with `stage(shapes:_:)`.
 public struct Program: Sendable {

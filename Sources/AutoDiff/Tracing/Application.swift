@@ -28,7 +28,7 @@ enum Application {
         case .forward:
             index = level.record(tangent: op.jvp(level.tangents[entry], x: px, y: y), lower: y.trace)
         case .staging:
-            fatalError("unreachable")
+            engineFailure("internal: a staging level records before this switch")
         }
         return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
@@ -66,7 +66,7 @@ enum Application {
             }
             index = level.record(tangent: tangent, lower: y.trace)
         case .staging:
-            fatalError("unreachable")
+            engineFailure("internal: a staging level records before this switch")
         }
         return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
@@ -96,7 +96,7 @@ enum Application {
             }
             index = level.record(tangent: tangent!, lower: y.trace)
         case .staging:
-            fatalError("unreachable")
+            engineFailure("internal: a staging level records before this switch")
         }
         return Tensor(shape: y.shape, scalars: y.storage, trace: Trace(level: level, index: index))
     }
