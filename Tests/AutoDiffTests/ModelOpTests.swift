@@ -132,26 +132,6 @@ final class ModelOpTests: XCTestCase {
         XCTAssertEqual(expm1(Tensor([1e-12])).scalar, 1e-12 + 5e-25, accuracy: 1e-30)
     }
 
-    /// The guide's model-ops example, verbatim; its value and a directional derivative checked
-    /// against a direct evaluation and a central difference.
-    func testGuideModelOpsExample() {
-        let images = Tensor(shape: [2, 1, 6, 6]) { i in Foundation.sin(0.37 * Double(i)) }
-        let filter = Tensor(shape: [4, 1, 3, 3]) { i in 0.2 * Foundation.cos(0.91 * Double(i)) }
-        let dense = Tensor(shape: [36, 3]) { i in 0.1 * Foundation.sin(1.7 * Double(i)) }
-        let (loss, filterGradient) = valueWithGradient(at: filter) { filter in
-            let features = maxPool2d(tanh(conv2d(images, filter: filter, padding: 1)), kernel: 2)
-            return crossEntropy(logits: matmul(features.reshaped(to: [2, 36]), dense), classIndices: [2, 0])
-        }
-        func objective(_ w: Tensor) -> Double {
-            let logits = matmul(maxPool2d(tanh(conv2d(images, filter: w, padding: 1)), kernel: 2).reshaped(to: [2, 36]), dense)
-            return crossEntropy(logits: logits, classIndices: [2, 0]).scalar
-        }
-        XCTAssertEqual(loss.scalar, objective(filter), accuracy: 1e-15)
-        let v = Self.input(filter.shape, offset: 4), h = 1e-6
-        let difference = (objective(filter + h * v) - objective(filter - h * v)) / (2 * h)
-        XCTAssertEqual(dot(filterGradient, v).scalar, difference, accuracy: 1e-8)
-    }
-
     /// A NaN is the maximum (it propagates), and the Swift spellings are compilable expressions.
     func testNaNPropagatesAndSwiftSpellings() {
         let x = Tensor(shape: [1, 3], scalars: [1, .nan, 2])
