@@ -1,6 +1,6 @@
 /// The Euclidean projection onto the feasible set `Y(x) = {y : E(x) y = e(x), G(x) y ≤ h(x)}` of a
-/// problem's `LinearConstraints` at one `x`, for projected-gradient methods (seed 000 cites projection
-/// for constrained lower levels; `PBGD` uses it):
+/// problem's `LinearConstraints` at one `x`, for projected-gradient methods (Shen & Chen 2023 project onto the
+/// lower feasible set for constrained lower levels; `PBGD` uses it):
 ///
 ///     Π(p) = argmin_{y ∈ Y(x)} ½ ‖y − p‖²,
 ///

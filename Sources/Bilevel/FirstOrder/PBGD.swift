@@ -22,7 +22,7 @@
 /// second-order products; memory O(|x| + |y|). Use it as the simplest fully first-order method with a
 /// fixed penalty. The diagnostics note γ, the steps and the gap `f(x, y0) − f(x, z_T)`.
 ///
-/// With `problem.constraints` (linear, `y ∈ Y(x)`), PBGD is projected (seed 000's projection for
+/// With `problem.constraints` (linear, `y ∈ Y(x)`), PBGD is projected (Shen & Chen 2023's projected form for
 /// constrained lower levels): y0 is first projected onto Y(x), every z-step and y-step is followed by the
 /// Euclidean projection Π onto Y(x) (`FeasibleProjection`), and `∇v(x)` gains the constraint term of
 /// Danskin's theorem, `∇ₓ[λᵀ(E(x) z − e(x)) + μᵀ(G(x) z − h(x))]`, with the multipliers read off the
