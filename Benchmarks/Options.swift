@@ -47,7 +47,7 @@ struct Options {
     /// The error to print when `--filter` matched none of the rows (the run then exits non-zero), or
     /// `nil` when rows were selected or no filter was given.
     func emptySelectionError(rowCount: Int) -> OptionsError? {
-        RowFilter(filter).emptySelectionError(rowCount: rowCount, example: "workload/method/size, e.g. P1-ridge/RAD")
+        RowFilter(filter).emptySelectionError(rowCount: rowCount, example: "P1-ridge/RAD/200x20")
     }
 
     /// Whether the row named by these parts passes `--filter`.

@@ -91,6 +91,6 @@ public struct RowFilter: Sendable {
     /// - Parameter example: what a row name looks like, for the message.
     public func emptySelectionError(rowCount: Int, example: String) -> OptionsError? {
         guard let substring, rowCount == 0 else { return nil }
-        return OptionsError("--filter '\(substring)' matches no row; rows are named like \"\(example)\"; run without --filter to list them")
+        return OptionsError("--filter '\(substring)' matches no row; rows are named workload/method/size, like \"\(example)\"; run without --filter to list them")
     }
 }

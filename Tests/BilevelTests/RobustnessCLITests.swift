@@ -9,7 +9,7 @@ final class RobustnessCLITests: XCTestCase {
         let filter = RowFilter("no-such-row")
         XCTAssertFalse(filter.selects("P1-ridge/RAD/20x5"))
         let error = filter.emptySelectionError(rowCount: 0, example: "P1-ridge/RAD")
-        XCTAssertEqual(error?.message, "--filter 'no-such-row' matches no row; rows are named like \"P1-ridge/RAD\"; run without --filter to list them")
+        XCTAssertEqual(error?.message, "--filter 'no-such-row' matches no row; rows are named workload/method/size, like \"P1-ridge/RAD\"; run without --filter to list them")
         XCTAssertNil(filter.emptySelectionError(rowCount: 1, example: ""), "rows were selected")
         XCTAssertNil(RowFilter(nil).emptySelectionError(rowCount: 0, example: ""), "no filter: an empty table is not the user's doing")
         XCTAssertTrue(RowFilter("RAD").selects("P1-ridge/RAD/20x5"))
