@@ -19,4 +19,27 @@ enum VectorMath {
     static func exp(_ x: UnsafeBufferPointer<Double>, _ out: UnsafeMutablePointer<Double>) {
         if let base = x.baseAddress { ckernels_exp(x.count, base, out) }
     }
+
+    /// `out[i] = 1/(1 + e^{−x[i]})` from `e = e^{−|x|}` by the vector `exp`: `1/(1 + e)` for x ≥ 0,
+    /// `e/(1 + e)` below (never overflowing); ±∞ give 1 and 0, NaN stays NaN.
+    static func sigmoid(_ x: UnsafeBufferPointer<Double>, _ out: UnsafeMutablePointer<Double>) {
+        if let base = x.baseAddress { ckernels_sigmoid(x.count, base, out) }
+    }
+
+    /// `out[i] = log(1 + e^{x[i]}) = max(x, 0) + log1p(e^{−|x|})`: the vector `exp`, then libm's `log1p`
+    /// per element (no vector `log1p` yet).
+    static func softplus(_ x: UnsafeBufferPointer<Double>, _ out: UnsafeMutablePointer<Double>) {
+        if let base = x.baseAddress { ckernels_softplus(x.count, base, out) }
+    }
+
+    /// `out[i] = log(x[i])`: libm's `log` called from a C loop (no vector `log` yet; the gain over the Swift
+    /// closure is small), so the same bits as `Foundation.log`.
+    static func log(_ x: UnsafeBufferPointer<Double>, _ out: UnsafeMutablePointer<Double>) {
+        if let base = x.baseAddress { ckernels_log(x.count, base, out) }
+    }
+
+    /// `out[i] = −x[i]` (the sign bit flipped, a vector at a time).
+    static func negate(_ x: UnsafeBufferPointer<Double>, _ out: UnsafeMutablePointer<Double>) {
+        if let base = x.baseAddress { ckernels_negate(x.count, base, out) }
+    }
 }
