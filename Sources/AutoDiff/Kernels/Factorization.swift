@@ -63,16 +63,9 @@ struct LUFactors {
     /// Many right-hand sides (≥ `blockedSolveColumns`) are solved blocked on the GEMM.
     func solve(_ b: [Double], columns k: Int) -> [Double] {
         if k >= blockedSolveColumns {
-            var x = [Double](repeating: 0, count: n * k)
-            for i in 0..<n { for j in 0..<k { x[i * k + j] = b[pivots[i] * k + j] } }
-            lu.withUnsafeBufferPointer { m in
-                x.withUnsafeMutableBufferPointer { x in
-                    let x = x.baseAddress!, m = m.baseAddress!
-                    solveTriangularInPlace(x, rows: n, columns: k, matrix: m, lower: true, transposed: false, unitDiagonal: true)
-                    solveTriangularInPlace(x, rows: n, columns: k, matrix: m, lower: false, transposed: false, unitDiagonal: false)
-                }
-            }
-            return x
+            var permuted = [Double](repeating: 0, count: n * k)
+            for i in 0..<n { for j in 0..<k { permuted[i * k + j] = b[pivots[i] * k + j] } }
+            return solveBothTriangles(permuted, rows: n, columns: k, factors: lu, unitLower: true, upperTransposed: false)
         }
         return lu.withUnsafeBufferPointer { m in
             eachColumn(of: b, rows: n, columns: k) { x in
@@ -147,6 +140,23 @@ private func solveTriangularInPlace(
     }
 }
 
+/// `U⁻¹ L⁻¹ b` for the row-major `[n, k]` `b`, both triangles read from the row-major `n × n` `factors`:
+/// L its lower triangle (ones on the diagonal when `unitLower`, LU's), U its upper triangle, or `Lᵀ` when
+/// `upperTransposed` (Cholesky's), each solved blocked by `solveTriangularInPlace`.
+private func solveBothTriangles(
+    _ b: [Double], rows n: Int, columns k: Int, factors: [Double], unitLower: Bool, upperTransposed: Bool
+) -> [Double] {
+    var x = b
+    factors.withUnsafeBufferPointer { factors in
+        x.withUnsafeMutableBufferPointer { x in
+            let x = x.baseAddress!, t = factors.baseAddress!
+            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: true, transposed: false, unitDiagonal: unitLower)
+            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: false, transposed: upperTransposed, unitDiagonal: false)
+        }
+    }
+    return x
+}
+
 /// `A = L Lᵀ` of a row-major symmetric matrix (lower triangle read), L lower triangular: the raw,
 /// non-differentiable kernel behind `choleskySolve`, exported for solvers that factor a small dense
 /// matrix once and solve with it many times (the active-set QP of the bilevel layer).
@@ -194,15 +204,7 @@ public struct CholeskyFactor: Hashable, Sendable {
     /// (≥ 8) blocked on the GEMM instead.
     public func solve(_ b: [Double], columns k: Int = 1) -> [Double] {
         if k >= blockedSolveColumns {
-            var x = b
-            l.withUnsafeBufferPointer { l in
-                x.withUnsafeMutableBufferPointer { x in
-                    let x = x.baseAddress!, l = l.baseAddress!
-                    solveTriangularInPlace(x, rows: n, columns: k, matrix: l, lower: true, transposed: false, unitDiagonal: false)
-                    solveTriangularInPlace(x, rows: n, columns: k, matrix: l, lower: false, transposed: true, unitDiagonal: false)
-                }
-            }
-            return x
+            return solveBothTriangles(b, rows: n, columns: k, factors: l, unitLower: false, upperTransposed: true)
         }
         return l.withUnsafeBufferPointer { l in
             eachColumn(of: b, rows: n, columns: k) { x in
