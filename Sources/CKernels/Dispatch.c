@@ -19,13 +19,17 @@ static int detect_best_isa(void) {
     return CKernelsPortable;
 }
 
+int ckernels_isa_for_request(const char *requested, int best) {
+    if (requested && strcmp(requested, "portable") == 0) return CKernelsPortable;
+    if (requested && strcmp(requested, "avx2") == 0 && best >= CKernelsAVX2) return CKernelsAVX2;
+    return best;
+}
+
 /// Runs when the library is loaded, before any kernel.
 __attribute__((constructor)) static void choose_isa(void) {
     best_isa = detect_best_isa();
     active_isa = best_isa;
-    const char *requested = getenv("HYPERGRADIENT_KERNELS");
-    if (requested && strcmp(requested, "portable") == 0) active_isa = CKernelsPortable;
-    if (requested && strcmp(requested, "avx2") == 0 && best_isa >= CKernelsAVX2) active_isa = CKernelsAVX2;
+    active_isa = ckernels_isa_for_request(getenv("HYPERGRADIENT_KERNELS"), best_isa);
 }
 
 static inline int current_isa(void) {
@@ -88,3 +92,27 @@ void ckernels_axpy(long n, double alpha, const double *x, double *y) { DISPATCH(
 void ckernels_tanh(long n, const double *x, double *out) { DISPATCH(tanh, (n, x, out)) }
 
 void ckernels_exp(long n, const double *x, double *out) { DISPATCH(exp, (n, x, out)) }
+
+void ckernels_sigmoid(long n, const double *x, double *out) { DISPATCH(sigmoid, (n, x, out)) }
+
+void ckernels_negate(long n, const double *x, double *out) { DISPATCH(negate, (n, x, out)) }
+
+void ckernels_softplus(long n, const double *x, double *out) { DISPATCH(softplus, (n, x, out)) }
+
+void ckernels_log(long n, const double *x, double *out) { DISPATCH(log, (n, x, out)) }
+
+void ckernels_add(long n, const double *a, long a_step, const double *b, long b_step, double *out) {
+    DISPATCH(add, (n, a, a_step, b, b_step, out))
+}
+
+void ckernels_subtract(long n, const double *a, long a_step, const double *b, long b_step, double *out) {
+    DISPATCH(subtract, (n, a, a_step, b, b_step, out))
+}
+
+void ckernels_multiply(long n, const double *a, long a_step, const double *b, long b_step, double *out) {
+    DISPATCH(multiply, (n, a, a_step, b, b_step, out))
+}
+
+void ckernels_divide(long n, const double *a, long a_step, const double *b, long b_step, double *out) {
+    DISPATCH(divide, (n, a, a_step, b, b_step, out))
+}

@@ -8,6 +8,7 @@
 // FP_CONTRACT): on for AVX2/AVX-512, off for the portable kernels, so the portable results are the same
 // bits on every machine.
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -390,3 +391,66 @@ static inline __attribute__((always_inline)) vd exp_lanes(vd x) {
 
 CK_ELEMENTWISE(tanh, tanh_lanes)
 CK_ELEMENTWISE(exp, exp_lanes)
+
+/// `1/(1 + e⁻ˣ)` from `e = e^{−|x|}` (never overflowing): `1/(1 + e)` for x ≥ 0, `e/(1 + e)` below; ±∞ give
+/// 1 and 0, NaN stays NaN (it passes through `exp_lanes`).
+static inline __attribute__((always_inline)) vd sigmoid_lanes(vd x) {
+    vd e = exp_lanes((vd)((vi)x | (vi)splat(-0.0)));
+    vd denominator = splat(1) + e;
+    return lane_select(x >= splat(0), splat(1) / denominator, e / denominator);
+}
+
+/// `−x` by flipping the sign bit (−0 for 0, NaN stays NaN).
+static inline __attribute__((always_inline)) vd negate_lanes(vd x) { return (vd)((vi)x ^ (vi)splat(-0.0)); }
+
+CK_ELEMENTWISE(sigmoid, sigmoid_lanes)
+CK_ELEMENTWISE(negate, negate_lanes)
+
+/// `log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|})`: the exponentials a vector at a time, libm's `log1p` per
+/// lane (a vector log1p is not written yet); NaN stays NaN, +∞ gives +∞, −∞ gives 0.
+static inline __attribute__((always_inline)) vd softplus_lanes(vd x) {
+    vd e = exp_lanes((vd)((vi)x | (vi)splat(-0.0)));
+    vd result;
+    for (int j = 0; j < LANES; j++) result[j] = (x[j] > 0 ? x[j] : 0) + log1p(e[j]);
+    return result;
+}
+
+/// `log x` by libm, lane by lane (no vector log yet: the gain is only the Swift closure call per element).
+static inline __attribute__((always_inline)) vd log_lanes(vd x) {
+    vd result;
+    for (int j = 0; j < LANES; j++) result[j] = log(x[j]);
+    return result;
+}
+
+CK_ELEMENTWISE(softplus, softplus_lanes)
+CK_ELEMENTWISE(log, log_lanes)
+
+// MARK: Element-wise arithmetic
+
+/// `out[i] = a[i·a_step] OP b[i·b_step]` with steps 0 (a scalar broadcast) or 1; plain IEEE operations,
+/// so the same bits on every instruction set.
+#define CK_ARITHMETIC(name, OP)                                                                            \
+    void CK_NAME(name)(long n, const double *a, long a_step, const double *b, long b_step, double *out) {  \
+        long i = 0;                                                                                        \
+        if (a_step == 1 && b_step == 1) {                                                                  \
+            for (; i + LANES <= n; i += LANES) store(out + i, load(a + i) OP load(b + i));                 \
+            for (; i < n; i++) out[i] = a[i] OP b[i];                                                      \
+        } else if (a_step == 1) {                                                                          \
+            double s = b[0];                                                                               \
+            vd sv = splat(s);                                                                              \
+            for (; i + LANES <= n; i += LANES) store(out + i, load(a + i) OP sv);                          \
+            for (; i < n; i++) out[i] = a[i] OP s;                                                         \
+        } else if (b_step == 1) {                                                                          \
+            double s = a[0];                                                                               \
+            vd sv = splat(s);                                                                              \
+            for (; i + LANES <= n; i += LANES) store(out + i, sv OP load(b + i));                          \
+            for (; i < n; i++) out[i] = s OP b[i];                                                         \
+        } else {                                                                                           \
+            for (; i < n; i++) out[i] = a[0] OP b[0];                                                      \
+        }                                                                                                  \
+    }
+
+CK_ARITHMETIC(add, +)
+CK_ARITHMETIC(subtract, -)
+CK_ARITHMETIC(multiply, *)
+CK_ARITHMETIC(divide, /)

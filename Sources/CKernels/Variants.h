@@ -16,7 +16,15 @@
     double sum_##suffix(long, const double *);                                                               \
     void axpy_##suffix(long, double, const double *, double *);                                              \
     void tanh_##suffix(long, const double *, double *);                                                      \
-    void exp_##suffix(long, const double *, double *);
+    void exp_##suffix(long, const double *, double *);                                                       \
+    void sigmoid_##suffix(long, const double *, double *);                                                   \
+    void negate_##suffix(long, const double *, double *);                                                    \
+    void softplus_##suffix(long, const double *, double *);                                                  \
+    void log_##suffix(long, const double *, double *);                                                       \
+    void add_##suffix(long, const double *, long, const double *, long, double *);                           \
+    void subtract_##suffix(long, const double *, long, const double *, long, double *);                      \
+    void multiply_##suffix(long, const double *, long, const double *, long, double *);                      \
+    void divide_##suffix(long, const double *, long, const double *, long, double *);
 
 CK_DECLARE(portable)
 #if defined(__x86_64__)

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import AutoDiff
 
-/// The vector `tanh` and `exp` kernels, on every instruction set, against libm, in units in the last place, over the whole range and at the
+/// The vector `tanh`, `exp`, `sigmoid`, `softplus` and `log` kernels, on every instruction set, against libm, in units in the last place, over the whole range and at the
 /// special values.
 final class VectorMathTests: XCTestCase {
     private func vectorTanh(_ x: [Double]) -> [Double] { AutoDiff.tanh(Tensor(x)).scalars }
@@ -78,5 +78,68 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(got[6], -1e-320)
         XCTAssertEqual(got[7], 1)
         XCTAssertEqual(got[8], -1)
+    }
+
+    /// `kernel` applied to `x` with the kernels switched to `isa`.
+    private func run(_ isa: KernelDispatch.InstructionSet, _ x: [Double],
+                     _ kernel: (UnsafeBufferPointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        KernelDispatch.with(isa) {
+            var out = [Double](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { kernel(src, $0.baseAddress!) } }
+            return out
+        }
+    }
+
+    /// Both signs of log-spaced magnitudes 1e-300 … 700, a dense grid over [−40, 40], and a three-element
+    /// tail (shorter than a vector).
+    private var wideRange: [Double] {
+        var x = (0..<4000).map { i in pow(10, -300 + 302.85 * Double(i) / 3999) }
+        x += (0..<8001).map { i in -40 + 80 * Double(i) / 8000 }
+        return x + x.map { -$0 } + [0.1, 0.5, 0.75]
+    }
+
+    func testSigmoidIsWithinTwoUlpOfLibmOnEveryInstructionSet() {
+        let reference: (Double) -> Double = { z in z >= 0 ? 1 / (1 + Foundation.exp(-z)) : Foundation.exp(z) / (1 + Foundation.exp(z)) }
+        // Below −708 the result is subnormal and carries fewer bits: compare above it.
+        let x = wideRange.filter { $0 > -708 }
+        for isa in instructionSets {
+            let (worst, worstAt) = worstUlps(x, run(isa, x, VectorMath.sigmoid), reference)
+            print("vector sigmoid \(isa): worst \(worst) ulp at x = \(worstAt)")
+            XCTAssertLessThanOrEqual(worst, 2, "\(isa) worst at x = \(worstAt)")
+            let special = run(isa, [0, -0.0, .infinity, -.infinity, .nan, 1e-320, -1e-320, 800, -800], VectorMath.sigmoid)
+            XCTAssertEqual(Array(special[0...3]), [0.5, 0.5, 1, 0], "\(isa)")
+            XCTAssertTrue(special[4].isNaN, "\(isa)")
+            XCTAssertEqual(Array(special[5...8]), [0.5, 0.5, 1, 0], "\(isa)")
+        }
+    }
+
+    func testSoftplusIsWithinTwoUlpOfLibmOnEveryInstructionSet() {
+        let reference: (Double) -> Double = { z in Swift.max(z, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(z))) }
+        let x = wideRange.filter { $0 > -708 }
+        for isa in instructionSets {
+            let (worst, worstAt) = worstUlps(x, run(isa, x, VectorMath.softplus), reference)
+            print("vector softplus \(isa): worst \(worst) ulp at x = \(worstAt)")
+            XCTAssertLessThanOrEqual(worst, 2, "\(isa) worst at x = \(worstAt)")
+            let special = run(isa, [0, .infinity, -.infinity, .nan, 1e-320, 800, -800], VectorMath.softplus)
+            XCTAssertEqual(special[0], Foundation.log(2), "\(isa)")
+            XCTAssertEqual(special[1], .infinity, "\(isa)")
+            XCTAssertEqual(special[2], 0, "\(isa)")
+            XCTAssertTrue(special[3].isNaN, "\(isa)")
+            XCTAssertEqual(special[4], Foundation.log(2), "\(isa)")
+            XCTAssertEqual(special[5], 800, "\(isa)")
+            XCTAssertEqual(special[6], 0, "\(isa)")
+        }
+    }
+
+    /// The C loop calls libm's `log`: the same bits as `Foundation.log`, the special values included.
+    func testLogEqualsLibmOnEveryInstructionSet() {
+        let x = wideRange.filter { $0 > 0 } + [0, -0.0, -1, .infinity, -.infinity, .nan, 1e-320, .leastNonzeroMagnitude]
+        for isa in instructionSets {
+            let got = run(isa, x, VectorMath.log)
+            for (value, result) in zip(x, got) {
+                let expected = Foundation.log(value)
+                XCTAssertTrue(result == expected || (result.isNaN && expected.isNaN), "\(isa) log(\(value)) = \(result)")
+            }
+        }
     }
 }

@@ -24,6 +24,11 @@ enum Elementwise {
         _ x: Tensor, kernel: (UnsafeBufferPointer<Double>, UnsafeMutablePointer<Double>) -> Void
     ) -> Tensor {
         let n = x.count
+        if n == 1 {
+            var result = 0.0
+            x.scalars.withUnsafeBufferPointer { src in kernel(src, &result) }
+            return Tensor(shape: x.shape, scalars: [result], trace: nil)
+        }
         let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
             x.scalars.withUnsafeBufferPointer { src in if n > 0 { kernel(src, buffer.baseAddress!) } }
             initialized = n
@@ -34,9 +39,12 @@ enum Elementwise {
     /// `f` applied element-wise to `a` and `b` after broadcasting them to a common shape.
     ///
     /// Fast paths: equal shapes, a one-element operand, and a trailing-axes operand (a row); any other
-    /// NumPy-compatible pair is broadcast explicitly first.
+    /// NumPy-compatible pair is broadcast explicitly first. The four arithmetic ops (`op` "+", "-", "*",
+    /// "/") with more than one result element run as C kernels at the CPU's width (`ArithmeticKernel`);
+    /// they give the same bits as `f`.
     @inline(__always)
     static func zip(_ a: Tensor, _ b: Tensor, op: String, _ f: (Double, Double) -> Double) -> Tensor {
+        if a.count > 1 || b.count > 1, let kernel = ArithmeticKernel(op) { return zip(a, b, op: op, kernel: kernel) }
         if a.shape == b.shape { return zipSameShape(a.scalars, b.scalars, shape: a.shape, f) }
         let shape = require(try Shapes.broadcast(a.shape, b.shape, op: op))
         if b.count == 1 && shape == a.shape {

@@ -151,7 +151,7 @@ public struct Divide: BinaryPrimitive {
 /// The primitive behind prefix `-x`: ∂/∂x = −1.
 public struct Negate: UnaryPrimitive {
     public var name: String { "negate" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { -$0 } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.negate) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -g }
     public func swiftSource(_ x: String) -> String { "-\(x)" }

@@ -33,7 +33,7 @@ public func log(_ x: Tensor) -> Tensor { Log()(x) }
 /// The primitive behind `log(_:)`: `ẏ = ẋ/x`, `x̄ = ȳ/x`.
 public struct Log: UnaryPrimitive {
     public var name: String { "log" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.log($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.log) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g / x }
     public func swiftSource(_ x: String) -> String { "log(\(x))" }
@@ -97,7 +97,7 @@ public func sigmoid(_ x: Tensor) -> Tensor { Sigmoid()(x) }
 /// The primitive behind `sigmoid(_:)`: `ẏ = y(1 − y) ẋ`, `x̄ = y(1 − y) ȳ`.
 public struct Sigmoid: ElementwisePrimitive {
     public var name: String { "sigmoid" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.sigmoid) }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.sigmoid) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { y * (1 - y) }
     public func swiftSource(_ x: String) -> String { "sigmoid(\(x))" }
 }
@@ -108,7 +108,7 @@ public func softplus(_ x: Tensor) -> Tensor { Softplus()(x) }
 /// The primitive behind `softplus(_:)`: `ẏ = sigmoid(x) ẋ`, `x̄ = sigmoid(x) ȳ`.
 public struct Softplus: ElementwisePrimitive {
     public var name: String { "softplus" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, Scalar.softplus) }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.softplus) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
     public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }

@@ -22,6 +22,11 @@ int ckernels_best_isa(void);
 /// `HYPERGRADIENT_KERNELS=portable` was set at start-up.
 int ckernels_active_isa(void);
 
+/// The instruction set chosen for the value `requested` of HYPERGRADIENT_KERNELS (null when unset) on a
+/// CPU whose best is `best`: "portable" forces the portable kernels, "avx2" selects AVX2 when `best` is
+/// at least AVX2, anything else keeps `best`.
+int ckernels_isa_for_request(const char *requested, int best);
+
 /// Switches the kernels to `isa`, clamped to what the CPU runs; returns the instruction set now
 /// active. For tests that compare the paths in one process; not thread-safe against running kernels.
 int ckernels_set_isa(int isa);
@@ -66,5 +71,29 @@ void ckernels_tanh(long n, const double *x, double *out);
 
 /// `out[i] = e^{x[i]}`, within 1 ulp of libm (overflow to +∞ above 709.78, underflow to 0 below −745).
 void ckernels_exp(long n, const double *x, double *out);
+
+/// `out[i] = 1/(1 + e^{−x[i]})`, from the vector `exp` (within 2 ulp of libm's formula).
+void ckernels_sigmoid(long n, const double *x, double *out);
+
+/// `out[i] = −x[i]` (the sign bit flipped).
+void ckernels_negate(long n, const double *x, double *out);
+
+/// `out[i] = log(1 + e^{x[i]}) = max(x, 0) + log1p(e^{−|x|})`: vector `exp`, libm `log1p`.
+void ckernels_softplus(long n, const double *x, double *out);
+
+/// `out[i] = log(x[i])` by libm.
+void ckernels_log(long n, const double *x, double *out);
+
+/// `out[i] = a[i·a_step] + b[i·b_step]`, each step 0 (a broadcast scalar) or 1.
+void ckernels_add(long n, const double *a, long a_step, const double *b, long b_step, double *out);
+
+/// `out[i] = a[i·a_step] − b[i·b_step]`, each step 0 or 1.
+void ckernels_subtract(long n, const double *a, long a_step, const double *b, long b_step, double *out);
+
+/// `out[i] = a[i·a_step] · b[i·b_step]`, each step 0 or 1.
+void ckernels_multiply(long n, const double *a, long a_step, const double *b, long b_step, double *out);
+
+/// `out[i] = a[i·a_step] / b[i·b_step]`, each step 0 or 1.
+void ckernels_divide(long n, const double *a, long a_step, const double *b, long b_step, double *out);
 
 #endif
