@@ -34,8 +34,8 @@ public enum AutoDiffError: Error, Equatable, CustomStringConvertible {
 /// Stops with the error's description if `check` throws; used by ops whose misuse is a programming
 /// error (see `AutoDiffError`).
 @inline(__always)
-func require<T>(_ check: @autoclosure () throws -> T) -> T {
-    do { return try check() } catch { engineFailure("\(error)") }
+func require<T>(_ check: @autoclosure () throws -> T, file: StaticString = #fileID, line: UInt = #line) -> T {
+    do { return try check() } catch { engineFailure("\(error)", file: file, line: line) }
 }
 
 /// Stops the program with `message` on standard error, in every build configuration.
