@@ -46,8 +46,8 @@ final class StagedNormalProductTests: XCTestCase {
 
     func testRewriteFiresOnP2StepVJPAndMatchesEager() {
         let raw = step.vjp(), optimized = raw.optimized()
-        XCTAssertGreaterThanOrEqual(counts(raw).matmulsOfA, 4, "the step's VJP reads A four times")
-        XCTAssertEqual(counts(optimized).normalProducts, 2, "\(optimized)")
+        XCTAssertGreaterThanOrEqual(counts(raw).matmulsOfA, 2)
+        XCTAssertEqual(counts(optimized).normalProducts, 1, "only AᵀA w̄ is left: \(optimized)")
         XCTAssertEqual(counts(optimized).matmulsOfA, 0, "\(optimized)")
         let w = Tensor((0..<ridge.d).map { 0.01 * sin(Double($0)) }), x = ridge.x0
         let adjoint = Tensor((0..<ridge.d).map { cos(0.3 * Double($0)) })

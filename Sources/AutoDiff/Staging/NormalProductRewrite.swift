@@ -16,10 +16,10 @@ extension Program {
         for (i, instruction) in instructions.enumerated() {
             if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { users[a].append(i) } }
         }
-        let outputs = Set(program.outputs)
+        let outputs = Set(program.outputs), matrices = program.matrixIdentities()
         var matches = [Int: NormalProductMatch]()
         for i in instructions.indices {
-            guard let match = NormalProductMatch(root: i, in: instructions) else { continue }
+            guard let match = NormalProductMatch(root: i, in: instructions, matrices: matrices) else { continue }
             let contained = match.interior.allSatisfy { node in
                 !outputs.contains(node) && users[node].allSatisfy { $0 == i || match.interior.contains($0) }
             }
@@ -33,6 +33,22 @@ extension Program {
             renumbered[i] = index
             return index
         }
+    }
+
+    /// For each value, the first value equal to it when it is a constant matrix equal to an earlier
+    /// one (staging captures a matrix once per use, and common-subexpression elimination keeps large
+    /// constants apart), else the value itself.
+    func matrixIdentities() -> [Int] {
+        var identities = Array(instructions.indices), matrices = [(index: Int, tensor: Tensor)]()
+        for (i, instruction) in instructions.enumerated() {
+            guard case let .constant(tensor) = instruction.operation, tensor.rank == 2 else { continue }
+            if let first = matrices.first(where: { $0.tensor.shape == tensor.shape && $0.tensor.scalars == tensor.scalars }) {
+                identities[i] = first.index
+            } else {
+                matrices.append((i, tensor))
+            }
+        }
+        return identities
     }
 }
 
@@ -51,7 +67,9 @@ struct NormalProductMatch {
     let interior: Set<Int>
 
     /// The match rooted at `root`, or `nil` when `root` is not `matmul(Aᵀ, α (A v − b))`.
-    init?(root: Int, in instructions: [Program.Instruction]) {
+    /// `matrices[i]` names value i's matrix (`Program.matrixIdentities()`): A on both sides of the
+    /// root agrees by that name.
+    init?(root: Int, in instructions: [Program.Instruction], matrices: [Int]) {
         guard case let .apply(op, arguments) = instructions[root].operation, let product = op as? Matmul else { return nil }
         let shapes = arguments.map { instructions[$0].shape }
         // `Aᵀ x` with A first (transposed) or `xᵀ A` with A second (not transposed); x a vector either way.
@@ -60,9 +78,9 @@ struct NormalProductMatch {
         if !product.transposeB { candidates.append((arguments[1], arguments[0])) }
         for (matrix, vector) in candidates where shapes.count == 2 && instructions[matrix].shape.count == 2 {
             var interior = Set<Int>()
-            guard let scaled = Self.scaledResidual(vector, instructions, &interior), scaled.a == matrix,
+            guard let scaled = Self.scaledResidual(vector, instructions, matrices, &interior), matrices[scaled.a] == matrices[matrix],
                   instructions[vector].shape.reduce(1, *) == instructions[matrix].shape[0] else { continue }
-            a = scaled.a
+            a = matrix
             v = scaled.v
             b = scaled.b
             scale = scaled.terms
@@ -82,7 +100,7 @@ struct NormalProductMatch {
 
     /// `index` as `α (A v − b)`: the residual's parts and the terms of α; adds the values passed to `interior`.
     private static func scaledResidual(
-        _ index: Int, _ instructions: [Program.Instruction], _ interior: inout Set<Int>
+        _ index: Int, _ instructions: [Program.Instruction], _ matrices: [Int], _ interior: inout Set<Int>
     ) -> (a: Int, v: Int, b: Int?, terms: [Term])? {
         guard case let .apply(op, arguments) = instructions[index].operation, isVectorLike(instructions[index].shape),
               count(index, instructions) >= 2 else { return nil }
@@ -101,18 +119,18 @@ struct NormalProductMatch {
         }
         switch op {
         case is Reshape:
-            return scaledResidual(arguments[0], instructions, &interior)
+            return scaledResidual(arguments[0], instructions, matrices, &interior)
         case is Negate:
-            guard let inner = scaledResidual(arguments[0], instructions, &interior) else { return nil }
+            guard let inner = scaledResidual(arguments[0], instructions, matrices, &interior) else { return nil }
             return (inner.a, inner.v, inner.b, inner.terms.map { Term(factors: $0.factors, negative: !$0.negative) })
         case is Multiply, is Matmul:
-            guard let (s, x) = scalarAndVector(), let inner = scaledResidual(x, instructions, &interior) else { return nil }
+            guard let (s, x) = scalarAndVector(), let inner = scaledResidual(x, instructions, matrices, &interior) else { return nil }
             return (inner.a, inner.v, inner.b, inner.terms.map { Term(factors: $0.factors + [s], negative: $0.negative) })
         case is Add:
             guard arguments.allSatisfy({ count($0, instructions) == elements }),
-                  let left = scaledResidual(arguments[0], instructions, &interior),
-                  let right = scaledResidual(arguments[1], instructions, &interior),
-                  (left.a, left.v, left.b) == (right.a, right.v, right.b) else { return nil }
+                  let left = scaledResidual(arguments[0], instructions, matrices, &interior),
+                  let right = scaledResidual(arguments[1], instructions, matrices, &interior),
+                  matrices[left.a] == matrices[right.a], (left.v, left.b) == (right.v, right.b) else { return nil }
             return (left.a, left.v, left.b, left.terms + right.terms)
         default:
             return nil
