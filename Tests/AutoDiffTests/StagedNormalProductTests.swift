@@ -80,11 +80,11 @@ final class StagedNormalProductTests: XCTestCase {
         let ridge = ridge
         let upperGradient = stage(shape: [ridge.d]) { w in gradient(at: w) { w in ridge.upper(x, w) } }.optimized()
         let states = optimizedStep.scan(from: Tensor(zeros: [ridge.d]), parameters: [x], steps: steps)
-        var adjoint = upperGradient(states[steps]), hypergradient = Tensor(zeros: [ridge.d])
-        for t in stride(from: steps - 1, through: 0, by: -1) {
+        var adjoint = upperGradient(states[steps])
+        let hypergradient = (0..<steps).reversed().reduce(Tensor(zeros: [ridge.d])) { sum, t in
             let adjoints = stepVJP.outputs(at: [states[t], x, adjoint])
             adjoint = adjoints[0]
-            hypergradient = hypergradient + adjoints[1]
+            return sum + adjoints[1]
         }
         assertClose(hypergradient, ridge.unrolledHypergradient(x, steps: steps), "staged RAD, T = 20")
         let rawStates = raw.scan(from: Tensor(zeros: [ridge.d]), parameters: [x], steps: steps)
