@@ -8,7 +8,7 @@ extension Program {
         var program = self
         for _ in 0..<8 {
             let before = program.instructions.count
-            program = program.foldingConstants().simplifyingIdentities()
+            program = program.foldingConstants().simplifyingIdentities().fusingNormalProducts()
                 .eliminatingCommonSubexpressions().eliminatingDeadCode()
             if program.instructions.count == before { break }
         }
