@@ -2,8 +2,9 @@
 // rounding) from the same arguments; `optimized()` runs them to a fixed point.
 
 extension Program {
-    /// The program after constant folding, algebraic identities, common-subexpression elimination and
-    /// dead-code elimination, repeated until the program stops shrinking, then element-wise fusion.
+    /// The program after constant folding, algebraic identities, the rewrite of `Aᵀ(α(A v − b))` into
+    /// one fused `normalProduct`, common-subexpression elimination and dead-code elimination, repeated
+    /// until the program stops shrinking, then element-wise fusion.
     public func optimized() -> Program {
         var program = self
         for _ in 0..<8 {
