@@ -40,8 +40,8 @@ enum Table4Sweep {
             let fits = methods.compactMap { method -> String? in
                 let cells = points.filter { $0.sweep == sweep && $0.method == method }
                 guard cells.count >= 3 else { return nil }
-                let time = slope(cells.map(\.value), cells.map(\.milliseconds))
-                let space = slope(cells.map(\.value), cells.map { max($0.megabytes, 0.01) })
+                let time = logLogSlope(cells.map(\.value), cells.map(\.milliseconds))
+                let space = logLogSlope(cells.map(\.value), cells.map { max($0.megabytes, 0.01) })
                 return "\(method) \(String(format: "%.2f / %.2f", time, space)) (predicted \(predicted[sweep]?[method] ?? "?"))"
             }
             bench.notes.append("Table 4 fit in \(sweep) (time / space exponent): " + fits.joined(separator: "; "))
@@ -95,14 +95,6 @@ enum Table4Sweep {
     private static func point(_ bench: Bench, _ sweep: String, _ method: String, _ value: Int) -> Point {
         let row = bench.rows.last!
         return Point(sweep: sweep, method: method, value: Double(value), milliseconds: row.minMs, megabytes: row.peakMB)
-    }
-
-    /// The least-squares slope of log(values) against log(abscissae).
-    static func slope(_ abscissae: [Double], _ values: [Double]) -> Double {
-        let u = abscissae.map(log), v = values.map(log)
-        let meanU = u.reduce(0, +) / Double(u.count), meanV = v.reduce(0, +) / Double(v.count)
-        let covariance = zip(u, v).map { ($0 - meanU) * ($1 - meanV) }.reduce(0, +)
-        return covariance / u.map { ($0 - meanU) * ($0 - meanU) }.reduce(0, +)
     }
 
     /// Time against T, J and d, one line per method.

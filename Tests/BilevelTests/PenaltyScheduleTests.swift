@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Bilevel
+import Workloads
 
 /// F2SA's outer loop with the schedules of Kwon et al. 2023 (`ScheduledF2SA`) and its momentum variant
 /// F³SA, on P1 (ridge, closed-form hypergradient).

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Bilevel
+import Workloads
 
 /// The prox-smoothed penalty methods on the example of Kwon et al.'s talk (Part III): scalar x, y ∈ [−1, 1],
 /// `min_x x² + y*²` with `y* ∈ argmin_{y∈[−1,1]} x y`. The lower level is linear in y (not strongly convex,

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Bilevel
+import Workloads
 
 /// Seed 000's Algorithm 3 (SGD lower level, stochastic implicit gradient) on P1 with mini-batches of rows.
 final class StochasticImplicitTests: XCTestCase {
