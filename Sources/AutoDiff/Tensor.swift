@@ -20,7 +20,7 @@ public struct Tensor: Sendable {
     ///   tensor is symbolic, and reading its elements stops with a message saying how to restructure.
     public internal(set) var scalars: [Double] {
         get {
-            if storage.isEmpty, trace != nil { requireConcrete(self, reading: "scalars") }
+            if storage.isEmpty, trace != nil, let placeholder = requireConcrete(self, reading: "scalars") { return placeholder }
             return storage
         }
         _modify { yield &storage }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Runs `f` once on symbolic tensors of `shapes` and returns the program of every primitive it
 /// applied (JAX's `jit` tracing, without compilation).
 ///
@@ -20,7 +22,47 @@
 ///     it with other shapes stops with a message; stage again for new shapes).
 ///   - f: the function, returning one or more tensors.
 public func stage(shapes: [[Int]], outputs f: ([Tensor]) -> [Tensor]) -> Program {
+    stageProgram(shapes: shapes, in: Level(.staging), f)
+}
+
+/// `stage(shapes:outputs:)` that does not stop when `f` needs a concrete value: the first read of a
+/// symbolic tensor's elements (`.scalar`, `.scalars`, printing, a Swift `if` on data) is recorded, the
+/// read gets placeholder zeros so that `f` can run to its end, and the attempt returns the failure
+/// instead of the (meaningless) program. Use it to stage when possible and fall back to eager
+/// evaluation otherwise, as `Bilevel`'s staged derivatives do.
+///
+/// Best effort: code that checks the placeholder values and stops on them itself (an op that
+/// validates its input's values) still stops.
+///
+/// - Returns: the program, or the `ConcretizationError` naming the first element read and its shape.
+public func attemptStage(shapes: [[Int]], outputs f: ([Tensor]) -> [Tensor]) -> Result<Program, ConcretizationError> {
     let level = Level(.staging)
+    let key = ObjectIdentifier(level)
+    stagingAttempts.withLock { $0[key] = [] }
+    let program = stageProgram(shapes: shapes, in: level, f)
+    let failures = stagingAttempts.withLock { $0.removeValue(forKey: key) } ?? []
+    if let first = failures.first { return .failure(first) }
+    return .success(program)
+}
+
+/// Why a function could not be staged: it read the elements of a symbolic tensor.
+public struct ConcretizationError: Error, CustomStringConvertible, Sendable {
+    /// What was read (`"scalars"` for `.scalar`/`.scalars` and everything built on them).
+    public let operation: String
+    /// The shape of the symbolic tensor that was read.
+    public let shape: [Int]
+
+    /// `Tensor.<operation> read the elements of a symbolic tensor of shape …`.
+    public var description: String {
+        "Tensor.\(operation) read the elements of a symbolic tensor of shape \(shape) (a value-dependent step: staging runs on shapes without values)"
+    }
+}
+
+/// The staging levels opened by `attemptStage`, with the concretizations recorded so far.
+private let stagingAttempts = Mutex<[ObjectIdentifier: [ConcretizationError]]>([:])
+
+/// Runs `f` on symbolic inputs of `shapes` recorded on `level` and returns the program.
+private func stageProgram(shapes: [[Int]], in level: Level, _ f: ([Tensor]) -> [Tensor]) -> Program {
     let symbols = shapes.enumerated().map { k, shape in level.symbol(.input(k), shape: shape) }
     let results = f(symbols)
     let outputs = results.map { level.valueIndex(of: $0) }
@@ -81,9 +123,22 @@ extension Tensor {
     }
 }
 
-/// Stops with the concretization message when `tensor` is symbolic (it has no elements to read).
-func requireConcrete(_ tensor: Tensor, reading what: String) {
-    guard tensor.stagingTrace != nil, tensor.storage.isEmpty, tensor.shape.reduce(1, *) > 0 else { return }
+/// Stops with the concretization message when `tensor` is symbolic (it has no elements to read),
+/// unless it belongs to an `attemptStage`: then the read is recorded and placeholder zeros are returned.
+///
+/// - Returns: `nil` for a concrete tensor, placeholder elements for a symbolic one inside an attempt.
+@discardableResult
+func requireConcrete(_ tensor: Tensor, reading what: String) -> [Double]? {
+    guard let trace = tensor.stagingTrace, tensor.storage.isEmpty else { return nil }
+    let count = tensor.shape.reduce(1, *)
+    guard count > 0 else { return nil }
+    let key = ObjectIdentifier(trace.level)
+    let attempted = stagingAttempts.withLock { attempts in
+        guard attempts[key] != nil else { return false }
+        attempts[key]!.append(ConcretizationError(operation: what, shape: tensor.shape))
+        return true
+    }
+    if attempted { return [Double](repeating: 0, count: count) }
     engineFailure(
         "Tensor.\(what): the tensor of shape \(tensor.shape) is symbolic: it belongs to a function being staged, which runs once on shapes without values, so its elements cannot be read (nor printed, nor branched on). Restructure: express data-dependent choices with tensor ops (maximum, relu, sign, masks), or decide outside the staged function and pass the result in as an argument.")
 }

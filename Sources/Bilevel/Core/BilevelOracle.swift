@@ -2,11 +2,18 @@
 ///
 /// Methods query the problem only through an oracle, so `Diagnostics.counts` is exact and tests can
 /// assert, e.g., that a first-order method never asks for a Hessian-vector product.
+///
+/// With `problem.derivatives == .staged` the gradients, second-order products and the step's value,
+/// JVP and VJP replay programs staged once per problem and shapes (`DerivativeMode.staged`); the counts
+/// are the same either way.
 public final class BilevelOracle {
     /// The problem queried.
     public let problem: BilevelProblem
     /// The queries made so far.
     public private(set) var counts = DerivativeCounts()
+    /// What the oracle wants the method's diagnostics to say (a derivative that fell back from staged to
+    /// eager evaluation, and why), each once.
+    public private(set) var notes: [String] = []
 
     /// An oracle with zero counts.
     public init(_ problem: BilevelProblem) { self.problem = problem }
@@ -20,6 +27,7 @@ public final class BilevelOracle {
     /// `(∇ₓF, ∇ᵧF)` at `(x, y)`: one reverse sweep.
     public func upperGradients(_ x: Tensor, _ y: Tensor) -> (x: Tensor, y: Tensor) {
         counts.gradients += 1
+        if let program = staged(.upperGradients, [x.shape, y.shape]) { return pair(program.outputs(at: [x, y])) }
         let (gx, gy) = gradient(at: x, y, of: problem.upper)
         return (gx, gy)
     }
@@ -27,6 +35,7 @@ public final class BilevelOracle {
     /// `(∇ₓf, ∇ᵧf)` at `(x, y)`: one reverse sweep.
     public func lowerGradients(_ x: Tensor, _ y: Tensor) -> (x: Tensor, y: Tensor) {
         counts.gradients += 1
+        if let program = staged(.lowerGradients, [x.shape, y.shape]) { return pair(program.outputs(at: [x, y])) }
         let (gx, gy) = gradient(at: x, y, of: problem.lower)
         return (gx, gy)
     }
@@ -35,6 +44,7 @@ public final class BilevelOracle {
     /// `∇₍ₓ,ᵧ₎ ⟨∇ᵧf, v⟩`); counts one HVP.
     public func lowerSecondOrder(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> (xy: Tensor, yy: Tensor) {
         counts.hvps += 1
+        if let program = staged(.lowerSecondOrder, [x.shape, y.shape]) { return pair(program.outputs(at: [x, y, v])) }
         let (hxy, hyy) = hvp(at: x, y, directions: (Tensor(zeros: x.shape), v), of: problem.lower)
         return (hxy, hyy)
     }
@@ -42,12 +52,14 @@ public final class BilevelOracle {
     /// `∇²ᵧᵧf · v` at `(x, y)`.
     public func lowerHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> Tensor {
         counts.hvps += 1
+        if let program = staged(.lowerHVP, [x.shape, y.shape]) { return program.outputs(at: [x, y, v])[0] }
         return hvp(at: y, direction: v) { y in problem.lower(x, y) }
     }
 
     /// `∇²ₓᵧf · v = ∇ₓ⟨∇ᵧf, v⟩` at `(x, y)`.
     public func lowerMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> Tensor {
         counts.mixedProducts += 1
+        if let program = staged(.mixedProduct, [x.shape, y.shape]) { return program.outputs(at: [x, y, v])[0] }
         return mixedHVP(at: x, y, direction: v, of: problem.lower)
     }
 
@@ -112,7 +124,10 @@ public final class BilevelOracle {
 
     /// One inner step `Ψ(s, x)` on constants (no derivative; not counted).
     public func step(_ state: Tensor, _ x: Tensor, like y0: Tensor) -> Tensor {
-        problem.dynamics.step(state.detached, x.detached, lower: problem.lower, like: y0)
+        if let program = staged(.step, [state.shape, x.shape, y0.shape]) {
+            return program.outputs(at: [state.detached, x.detached])[0]
+        }
+        return problem.dynamics.step(state.detached, x.detached, lower: problem.lower, like: y0)
     }
 
     /// `Ψ(s, x)` and its tangent `A ṡ + B ẋ` (`A = ∂Ψ/∂s`, `B = ∂Ψ/∂x`): one forward sweep.
@@ -120,6 +135,10 @@ public final class BilevelOracle {
         _ state: Tensor, _ x: Tensor, directions: (Tensor, Tensor), like y0: Tensor
     ) -> (value: Tensor, tangent: Tensor) {
         counts.jvps += 1
+        if let program = staged(.stepJVP, [state.shape, x.shape, y0.shape]) {
+            let (value, tangent) = pair(program.outputs(at: [state, x, directions.0, directions.1]))
+            return (value, tangent)
+        }
         let dynamics = problem.dynamics, lower = problem.lower
         return jvp(at: state, x, directions: directions) { s, x in dynamics.step(s, x, lower: lower, like: y0) }
     }
@@ -128,11 +147,22 @@ public final class BilevelOracle {
     /// gradient, so this is a nested, reverse-over-reverse product).
     public func stepVJP(_ state: Tensor, _ x: Tensor, cotangent: Tensor, like y0: Tensor) -> (state: Tensor, x: Tensor) {
         counts.vjps += 1
+        if let program = staged(.stepVJP, [state.shape, x.shape, y0.shape]) {
+            return pair(program.outputs(at: [state, x, cotangent]))
+        }
         let dynamics = problem.dynamics, lower = problem.lower
         let (_, pullback) = vjp(at: state, x) { s, x in dynamics.step(s, x, lower: lower, like: y0) }
         let (ds, dx) = pullback(cotangent)
         return (ds, dx)
     }
+
+    /// Records `note` for the diagnostics unless it was recorded already.
+    func noteOnce(_ note: String) {
+        if !notes.contains(note) { notes.append(note) }
+    }
+
+    /// The two outputs of a two-output program.
+    private func pair(_ outputs: [Tensor]) -> (Tensor, Tensor) { (outputs[0], outputs[1]) }
 
     /// Runs `steps` inner steps from the state `s0` without recording, checking for NaN/Inf.
     ///

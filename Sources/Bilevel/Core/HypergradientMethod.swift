@@ -111,7 +111,7 @@ public struct DerivativeCounts: CustomStringConvertible, Equatable, Sendable {
     }
 }
 
-/// Runs `body`, filling `diagnostics.seconds` and `diagnostics.counts` from the oracle it was given, and
+/// Runs `body`, filling `diagnostics.seconds`, `diagnostics.counts` and the oracle's notes, and
 /// checks the hypergradient it returns: no method returns NaN or infinity.
 ///
 /// - Throws: what `body` throws; `BilevelError.nonFinite` naming the hypergradient when it is not finite
@@ -124,6 +124,7 @@ public func timed(
     let (hypergradient, y) = try body(&diagnostics)
     try requireFinite(hypergradient, "the hypergradient (\(diagnostics.innerSteps) inner steps\(diagnostics.residual.map { ", solve residual \($0)" } ?? ""))")
     diagnostics.counts = oracle.counts
+    diagnostics.notes += oracle.notes
     diagnostics.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return HypergradientResult(hypergradient: hypergradient, innerSolution: y, diagnostics: diagnostics)
 }

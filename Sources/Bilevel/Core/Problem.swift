@@ -13,11 +13,18 @@
 /// `Sendable` and cross threads freely.
 public struct BilevelProblem {
     /// The upper (outer) objective `F(x, y)`; must return a scalar.
-    public var upper: (Tensor, Tensor) -> Tensor
+    public var upper: (Tensor, Tensor) -> Tensor { didSet { stagedProgramCache = StagedPrograms() } }
     /// The lower (inner) objective `f(x, y)`; must return a scalar.
-    public var lower: (Tensor, Tensor) -> Tensor
+    public var lower: (Tensor, Tensor) -> Tensor { didSet { stagedProgramCache = StagedPrograms() } }
     /// The inner dynamics Ψ that approximates `argmin_y f(x, y)`.
-    public var dynamics: InnerDynamics
+    public var dynamics: InnerDynamics { didSet { stagedProgramCache = StagedPrograms() } }
+    /// Whether the oracle evaluates derivatives eagerly (default) or replays programs staged once per
+    /// argument shapes (`.staged`: only for closures that read no mutable state — staging freezes what
+    /// they capture; see `DerivativeMode`).
+    public var derivatives: DerivativeMode { didSet { stagedProgramCache = StagedPrograms() } }
+    /// The programs staged for this problem (shared by its copies; replaced when a closure, the dynamics
+    /// or `derivatives` is set).
+    var stagedProgramCache = StagedPrograms()
     /// The number T of inner steps the unrolled methods differentiate through, and the default inner
     /// iteration budget of the others.
     public var innerSteps: Int
@@ -54,6 +61,7 @@ public struct BilevelProblem {
     ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
     ///   - initialization: the start `y0(x)` when it depends on x (see `initialization`).
     ///   - lowerShape: the shape of y, checked against every `y0` (see `lowerShape`).
+    ///   - derivatives: `.eager` (default) or `.staged` (see `DerivativeMode`).
     public init(
         upper: @escaping (Tensor, Tensor) -> Tensor,
         lower: @escaping (Tensor, Tensor) -> Tensor,
@@ -63,7 +71,8 @@ public struct BilevelProblem {
         upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
         constraints: LinearConstraints? = nil,
         initialization: ((Tensor) -> Tensor)? = nil,
-        lowerShape: [Int]? = nil
+        lowerShape: [Int]? = nil,
+        derivatives: DerivativeMode = .eager
     ) {
         self.upper = upper
         self.lower = lower
@@ -76,7 +85,12 @@ public struct BilevelProblem {
         self.constraints = constraints
         self.initialization = initialization
         self.lowerShape = lowerShape
+        self.derivatives = derivatives
     }
+
+    /// The derivatives staged so far for this problem (with `derivatives == .staged`): each program's
+    /// size, the time it took to stage, or why it fell back to eager evaluation.
+    public var stagedPrograms: [StagedProgramSummary] { stagedProgramCache.summaries }
 
     /// Checks everything a method receives, once, before it does any work (every method calls it):
     ///

@@ -1,0 +1,161 @@
+import Foundation
+
+/// How a `BilevelOracle` evaluates the derivatives of a problem.
+public enum DerivativeMode: Sendable {
+    /// Every query records a fresh tape and runs the engine's transforms (the default).
+    case eager
+    /// Each derivative the methods replay (the upper and lower gradients, the lower HVP `∇²ᵧᵧf · v`, the
+    /// mixed product `∇²ₓᵧf · v`, the inner step Ψ and its JVP and VJP) is staged once per argument
+    /// shapes into an optimized `Program` (`attemptStage`, `Program.optimized()`) and replayed for every
+    /// later query, by every method and every call that uses the same problem value (jit-of-grad). A
+    /// derivative whose function cannot be staged (it reads `.scalar`/`.scalars` of a value, or branches
+    /// on data) is evaluated eagerly, and the method's `Diagnostics.notes` name the derivative and the
+    /// value that was read. Counts are the same as in eager mode.
+    ///
+    /// Staging runs the closures once on shapes: whatever they capture (data sets, a step size, any
+    /// outside variable) is frozen into the program as a constant, as with JAX's `jit`. A closure that
+    /// reads mutable state would silently keep the value it had when staged; use `.staged` only for
+    /// closures that are pure functions of their arguments and of constants.
+    case staged
+}
+
+/// One staged derivative of a problem, for reports (`BilevelProblem.stagedPrograms`).
+public struct StagedProgramSummary: Sendable, CustomStringConvertible {
+    /// Which derivative (`"lower HVP ∇²ᵧᵧf·v"`, `"step VJP (Aᵀλ, Bᵀλ)"`, …).
+    public let derivative: String
+    /// The argument shapes it was staged for.
+    public let shapes: [[Int]]
+    /// The number of primitive applications of the optimized program (`nil` when it fell back).
+    public let applicationCount: Int?
+    /// Milliseconds spent staging and optimizing it (or attempting to).
+    public let stageMilliseconds: Double
+    /// Why it could not be staged, when it fell back to eager evaluation.
+    public let fallbackReason: String?
+
+    /// `derivative shapes: n ops, staged in t ms` or `…: eager (reason)`.
+    public var description: String {
+        let what = applicationCount.map { "\($0) ops" } ?? "eager (\(fallbackReason ?? ""))"
+        return "\(derivative) \(shapes): \(what), \(String(format: "%.1f", stageMilliseconds)) ms to stage"
+    }
+}
+
+/// The derivatives an oracle stages, each with the program it stages from the problem's closures.
+enum StagedDerivative: String, Hashable, Sendable {
+    case upperGradients = "upper gradients (∇ₓF, ∇ᵧF)"
+    case lowerGradients = "lower gradients (∇ₓf, ∇ᵧf)"
+    case lowerSecondOrder = "lower second order (∇²ₓᵧf·v, ∇²ᵧᵧf·v)"
+    case lowerHVP = "lower HVP ∇²ᵧᵧf·v"
+    case mixedProduct = "mixed product ∇²ₓᵧf·v"
+    case step = "inner step Ψ(s, x)"
+    case stepJVP = "step JVP (Ψ, A ṡ + B ẋ)"
+    case stepVJP = "step VJP (Aᵀλ, Bᵀλ)"
+
+    /// Stages this derivative of `problem` for `shapes` (`[x, y]` for the objectives' derivatives,
+    /// `[s, x, y0]` for the step's), running the same eager transforms the oracle's eager path runs.
+    func attempt(_ problem: BilevelProblem, shapes: [[Int]]) -> Result<Program, ConcretizationError> {
+        let upper = problem.upper, lower = problem.lower, dynamics = problem.dynamics
+        let first = shapes[0], second = shapes[1]
+        switch self {
+        case .upperGradients, .lowerGradients:
+            let objective = self == .upperGradients ? upper : lower
+            return attemptStage(shapes: [first, second]) { a in
+                let (gx, gy) = gradient(at: a[0], a[1], of: objective)
+                return [gx, gy]
+            }
+        case .lowerSecondOrder:
+            return attemptStage(shapes: [first, second, second]) { a in
+                let (hxy, hyy) = hvp(at: a[0], a[1], directions: (Tensor(zeros: first), a[2]), of: lower)
+                return [hxy, hyy]
+            }
+        case .lowerHVP:
+            return attemptStage(shapes: [first, second, second]) { a in
+                [hvp(at: a[1], direction: a[2]) { y in lower(a[0], y) }]
+            }
+        case .mixedProduct:
+            return attemptStage(shapes: [first, second, second]) { a in [mixedHVP(at: a[0], a[1], direction: a[2], of: lower)] }
+        case .step, .stepJVP, .stepVJP:
+            let like = Tensor(zeros: shapes[2])
+            let psi: (Tensor, Tensor) -> Tensor = { s, x in dynamics.step(s, x, lower: lower, like: like) }
+            switch self {
+            case .step:
+                return attemptStage(shapes: [first, second]) { a in [psi(a[0], a[1])] }
+            case .stepJVP:
+                return attemptStage(shapes: [first, second, first, second]) { a in
+                    let (value, tangent) = jvp(at: a[0], a[1], directions: (a[2], a[3]), of: psi)
+                    return [value, tangent]
+                }
+            default:
+                return attemptStage(shapes: [first, second, first]) { a in
+                    let (ds, dx) = vjp(at: a[0], a[1], of: psi).pullback(a[2])
+                    return [ds, dx]
+                }
+            }
+        }
+    }
+}
+
+/// The staged programs of one problem value, keyed by derivative and argument shapes; shared by every
+/// copy of the problem and safe to use from several threads (a lock guards the table; a derivative is
+/// staged once, by the first thread that asks for it, while the others wait).
+final class StagedPrograms: @unchecked Sendable {
+    private struct Key: Hashable {
+        let derivative: StagedDerivative
+        let shapes: [[Int]]
+    }
+
+    private struct Entry {
+        let result: Result<Program, ConcretizationError>
+        let milliseconds: Double
+    }
+
+    private let lock = NSLock()
+    private var entries: [Key: Entry] = [:]
+    private var order: [Key] = []
+
+    /// The optimized program for `derivative` at `shapes`, staged on first use; or why it cannot be staged.
+    func program(
+        _ derivative: StagedDerivative, shapes: [[Int]], of problem: BilevelProblem
+    ) -> Result<Program, ConcretizationError> {
+        let key = Key(derivative: derivative, shapes: shapes)
+        lock.lock()
+        defer { lock.unlock() }
+        if let entry = entries[key] { return entry.result }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = derivative.attempt(problem, shapes: shapes).map { $0.optimized() }
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        entries[key] = Entry(result: result, milliseconds: milliseconds)
+        order.append(key)
+        return result
+    }
+
+    /// Every derivative staged so far, in the order it was first asked for.
+    var summaries: [StagedProgramSummary] {
+        lock.lock()
+        defer { lock.unlock() }
+        return order.map { key in
+            let entry = entries[key]!
+            let program = try? entry.result.get()
+            var reason: String?
+            if case let .failure(error) = entry.result { reason = error.description }
+            return StagedProgramSummary(
+                derivative: key.derivative.rawValue, shapes: key.shapes, applicationCount: program?.applicationCount,
+                stageMilliseconds: entry.milliseconds, fallbackReason: reason)
+        }
+    }
+}
+
+extension BilevelOracle {
+    /// The staged program of `derivative` for `shapes` when the problem's derivatives are staged and the
+    /// derivative can be staged; `nil` for the eager path (after noting why, once per oracle, when
+    /// staging failed).
+    func staged(_ derivative: StagedDerivative, _ shapes: [[Int]]) -> Program? {
+        guard problem.derivatives == .staged else { return nil }
+        switch problem.stagedProgramCache.program(derivative, shapes: shapes, of: problem) {
+        case let .success(program):
+            return program
+        case let .failure(error):
+            noteOnce("staged derivatives: the \(derivative.rawValue) could not be staged (\(error)); evaluated eagerly")
+            return nil
+        }
+    }
+}
