@@ -89,9 +89,9 @@ enum StagedBilevelSuite {
     static func ridgeUnrolled(_ bench: inout Bench, _ ridge: RidgeWorkload, steps: Int) throws {
         let size = "\(ridge.n)x\(ridge.d)", x = ridge.x0, w0 = Tensor(zeros: [ridge.d])
         guard ["staged-RAD", "staged-TRAD", "staged-FAD"].contains(where: { bench.options.selects("P2-unrolled", $0, size) }) else { return }
-        var problem = ridge.problem(steps: steps, dynamics: ridge.fusedGradientDescent)
+        let eager = ridge.problem(steps: steps, dynamics: ridge.fusedGradientDescent), oracle = BilevelOracle(eager)
+        var problem = eager
         problem.derivatives = .staged
-        let oracle = BilevelOracle(problem)
         let base = try baseline(bench, "P2-unrolled", size: size, steps: steps) {
             try oracle.unroll(from: w0, x, steps: steps, like: w0).final.scalars
         }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Bilevel
+import Workloads
 
 /// `derivatives: .staged` against `.eager`: every hypergradient method gives the same hypergradient (to
 /// rounding) with the same derivative counts; a lower objective that reads a value falls back to eager
@@ -153,5 +154,23 @@ final class StagedOracleTests: XCTestCase {
         }
         let names = shared.problem.stagedPrograms.map { "\($0.derivative) \($0.shapes)" }
         XCTAssertEqual(names.count, Set(names).count, "a derivative was staged twice: \(names)")
+    }
+
+    /// The snippet of Docs/bilevel.md, "Staged derivatives", run verbatim.
+    func testDocumentationSnippet() throws {
+        let ridge = RidgeWorkload(n: 200, d: 20)
+        var problem = ridge.problem(steps: 100)
+        problem.derivatives = .staged                  // stage each derivative once, then replay it
+        let w0 = Tensor(zeros: [20])
+        let rad = try ReverseUnroll().hypergradient(of: problem, at: ridge.x0, from: w0)
+        let cg = try Implicit(solver: .conjugateGradient()).hypergradient(of: problem, at: ridge.x0, from: w0)
+        for program in problem.stagedPrograms { print(program) }   // "step VJP (Aᵀλ, Bᵀλ) [[20], [20], [20]]: 6 ops, …"
+        XCTAssertEqual(rad.diagnostics.counts.vjps, 100)
+        XCTAssertLessThan(relativeError(rad.hypergradient, ridge.unrolledHypergradient(ridge.x0, steps: 100)), 1e-12)
+        XCTAssertLessThan(relativeError(cg.hypergradient, ridge.exactHypergradient(ridge.x0)), 1e-2)
+        XCTAssertEqual(problem.stagedPrograms.map(\.derivative), [
+            "inner step Ψ(s, x)", "upper gradients (∇ₓF, ∇ᵧF)", "step VJP (Aᵀλ, Bᵀλ)",
+            "lower HVP ∇²ᵧᵧf·v", "mixed product ∇²ₓᵧf·v",
+        ])
     }
 }
