@@ -143,6 +143,17 @@ public final class BilevelOracle {
         return jvp(at: state, x, directions: directions) { s, x in dynamics.step(s, x, lower: lower, like: y0) }
     }
 
+    /// The tangent `A ṡ + B ẋ` of the step at `(s, x)` alone (one forward sweep, counted as a JVP): staged,
+    /// the program keeps only what the tangent needs (for the step `w − η(Aᵀ(Aw − b)/n + …)`, the
+    /// tangent's `AᵀA ṡ` and not the value's `Aᵀ(Aw − b)`, half the passes over A).
+    public func stepTangent(_ state: Tensor, _ x: Tensor, directions: (Tensor, Tensor), like y0: Tensor) -> Tensor {
+        if let program = staged(.stepTangent, [state.shape, x.shape, y0.shape]) {
+            counts.jvps += 1
+            return program.outputs(at: [state, x, directions.0, directions.1])[0]
+        }
+        return stepJVP(state, x, directions: directions, like: y0).tangent
+    }
+
     /// `(Aᵀ λ, Bᵀ λ)` for the step at `(s, x)`: one reverse sweep through Ψ (which itself contains a
     /// gradient, so this is a nested, reverse-over-reverse product).
     public func stepVJP(_ state: Tensor, _ x: Tensor, cotangent: Tensor, like y0: Tensor) -> (state: Tensor, x: Tensor) {

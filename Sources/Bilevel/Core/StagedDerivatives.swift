@@ -48,6 +48,7 @@ enum StagedDerivative: String, Hashable, Sendable {
     case mixedProduct = "mixed product ∇²ₓᵧf·v"
     case step = "inner step Ψ(s, x)"
     case stepJVP = "step JVP (Ψ, A ṡ + B ẋ)"
+    case stepTangent = "step tangent A ṡ + B ẋ"
     case stepVJP = "step VJP (Aᵀλ, Bᵀλ)"
 
     /// Stages this derivative of `problem` for `shapes` (`[x, y]` for the objectives' derivatives,
@@ -73,16 +74,16 @@ enum StagedDerivative: String, Hashable, Sendable {
             }
         case .mixedProduct:
             return attemptStage(shapes: [first, second, second]) { a in [mixedHVP(at: a[0], a[1], direction: a[2], of: lower)] }
-        case .step, .stepJVP, .stepVJP:
+        case .step, .stepJVP, .stepTangent, .stepVJP:
             let like = Tensor(zeros: shapes[2])
             let psi: (Tensor, Tensor) -> Tensor = { s, x in dynamics.step(s, x, lower: lower, like: like) }
             switch self {
             case .step:
                 return attemptStage(shapes: [first, second]) { a in [psi(a[0], a[1])] }
-            case .stepJVP:
+            case .stepJVP, .stepTangent:
                 return attemptStage(shapes: [first, second, first, second]) { a in
                     let (value, tangent) = jvp(at: a[0], a[1], directions: (a[2], a[3]), of: psi)
-                    return [value, tangent]
+                    return self == .stepJVP ? [value, tangent] : [tangent]
                 }
             default:
                 return attemptStage(shapes: [first, second, first]) { a in

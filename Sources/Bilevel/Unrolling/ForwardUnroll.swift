@@ -7,7 +7,8 @@
 /// (linear) `dynamics.iterate`. `Z_0` is zero unless y0 depends on x (`BilevelProblem.initialization`),
 /// when its columns are JVPs of `x ↦ s_0(x)`. It is the exact derivative of `x ↦ F(x, y_T(x))`, equal to RAD.
 ///
-/// Cost: `d·T` step JVPs for `d = x.count` (`counts.jvps == d·T`), one upper gradient; memory
+/// Cost: T steps and `d·T` step tangents for `d = x.count` (`counts.jvps == d·T`; with staged derivatives
+/// each tangent replays a program without the step's value), one upper gradient; memory
 /// O(d·|s|) independent of T (the trajectory is never stored). Use it when x has few coordinates and T
 /// is long (the hyperparameter case), where RAD's O(T·|s|) memory is the limit.
 public struct ForwardUnroll: HypergradientMethod, Sendable {
@@ -31,12 +32,8 @@ public struct ForwardUnroll: HypergradientMethod, Sendable {
             let basis = (0..<d).map { i in Tensor(shape: x.shape) { $0 == i ? 1 : 0 } }
             var columns = basis.map { problem.startTangent(x, direction: $0, like: state) }
             for t in 1...problem.innerSteps {
-                var next = state
-                for i in 0..<d {
-                    let (value, tangent) = oracle.stepJVP(state, x, directions: (columns[i], basis[i]), like: y0)
-                    columns[i] = tangent
-                    if i == 0 { next = value }
-                }
+                let next = oracle.step(state, x, like: y0)
+                for i in 0..<d { columns[i] = oracle.stepTangent(state, x, directions: (columns[i], basis[i]), like: y0) }
                 guard next.shape == state.shape else {
                     throw BilevelError.shapeMismatch(name: "the inner state Ψ(s, x)", expected: state.shape, actual: next.shape)
                 }
