@@ -10,7 +10,8 @@
 /// Not `Sendable`, by decision: the closures may capture caller state (data sets, counters), and asking
 /// every caller for `@Sendable` closures would reject ordinary code. Build one problem per task or thread
 /// (as the engine owns one differentiation level per thread); the results and method configurations are
-/// `Sendable` and cross threads freely.
+/// `Sendable` and cross threads freely. With `derivatives: .staged` the programs staged for a problem are
+/// kept in a locked cache shared by its copies, so threads that do share a problem stage each program once.
 public struct BilevelProblem {
     /// The upper (outer) objective `F(x, y)`; must return a scalar.
     public var upper: (Tensor, Tensor) -> Tensor { didSet { stagedProgramCache = StagedPrograms() } }
