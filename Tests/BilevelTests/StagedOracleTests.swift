@@ -52,6 +52,12 @@ final class StagedOracleTests: XCTestCase {
             try assertStagedMatchesEager(method, momentum, at: x, from: y0)
         }
         try assertStagedMatchesEager(SignUnroll(), ridge.signProblem(steps: 20), at: x, from: y0)
+        try assertStagedMatchesEager(BVFIM(scale: 0.1, barrierIterations: 50), problem, at: x, from: y0)
+        var batched = problem
+        batched.lowerBatch = ridge.lowerBatch
+        batched.lowerSampleCount = ridge.n
+        try assertStagedMatchesEager(StochasticImplicit(batchSize: 10, seed: 3), batched, at: x, from: y0)
+        try assertStagedMatchesEager(KKTImplicit(solver: .exact), ridge.boxProblem(), at: x, from: y0)
         try assertStagedMatchesEager(ReverseUnroll(), ridge.problem(steps: 20, dynamics: ridge.fusedGradientDescent), at: x, from: y0)
     }
 
