@@ -125,6 +125,26 @@ final class StagedOracleTests: XCTestCase {
         XCTAssertLessThanOrEqual(relativeError(long.hypergradient, eager.hypergradient), 1e-12)
     }
 
+    /// Copies share the staged programs; setting a closure starts afresh (a stale program would compute
+    /// the old objective's derivative).
+    func testSettingAClosureDropsTheStagedPrograms() throws {
+        let ridge = Fixtures.Ridge(n: 20, d: 3), x = ridge.x0, y0 = Tensor(zeros: [ridge.d])
+        var problem = staged(ridge.problem(steps: 5))
+        _ = try ReverseUnroll().hypergradient(of: problem, at: x, from: y0)
+        let copy = problem
+        XCTAssertEqual(copy.stagedPrograms.count, 3)
+        problem.lower = { x, w in 2 * ridge.lower(x, w) }
+        XCTAssertTrue(problem.stagedPrograms.isEmpty)
+        XCTAssertEqual(copy.stagedPrograms.count, 3)
+        let doubled = try ReverseUnroll().hypergradient(of: problem, at: x, from: y0)
+        var eager = problem
+        eager.derivatives = .eager
+        let reference = try ReverseUnroll().hypergradient(of: eager, at: x, from: y0)
+        XCTAssertLessThanOrEqual(relativeError(doubled.hypergradient, reference.hypergradient), 1e-12)
+        let original = try ReverseUnroll().hypergradient(of: ridge.problem(steps: 5), at: x, from: y0)
+        XCTAssertGreaterThan(relativeError(doubled.hypergradient, original.hypergradient), 1e-3)
+    }
+
     /// A holder that lets the test hand one (non-`Sendable`) problem to two threads on purpose.
     final class Shared: @unchecked Sendable {
         let problem: BilevelProblem
