@@ -88,16 +88,21 @@ public struct RidgeWorkload {
     }
 
     /// `w*(x) = H(x)⁻¹ Aᵀb / n`.
-    public func solution(_ x: Tensor) -> Tensor { solution(hessian: hessian(x)) }
+    public func solution(_ x: Tensor) -> Tensor { solution(CholeskyFactorization(hessian(x))) }
 
-    /// `w* = H⁻¹ Aᵀb / n` given `H`, by Cholesky: `H = AᵀA/n + diag(exp x)` is symmetric positive definite
-    /// for every x (`exp x > 0`), so the factorisation cannot fail.
-    private func solution(hessian h: Tensor) -> Tensor { choleskySolve(h, matmul(b, a) / Double(n))! }
+    /// `w* = H⁻¹ Aᵀb / n` given the factorisation of `H`: `H = AᵀA/n + diag(exp x)` is symmetric positive
+    /// definite for every x (`exp x > 0`), so the factorisation cannot fail.
+    private func solution(_ h: CholeskyFactorization) -> Tensor { h.solve(matmul(b, a) / Double(n)) }
 
-    /// The closed-form P1 hypergradient `dF/dxⱼ = −exp(xⱼ) w*ⱼ vⱼ`, `v = H⁻¹ ∇F(w*)`.
+    /// The closed-form P1 hypergradient `dF/dxⱼ = −exp(xⱼ) w*ⱼ vⱼ`, `v = H⁻¹ ∇F(w*)`: H formed (AᵀA by the
+    /// symmetric Gram product) and factored once, `H = L Lᵀ`, then two pairs of triangular solves.
+    ///
+    /// Written with stageable ops only, so `stage(shape: [d]) { ridge.exactHypergradient($0) }` records it
+    /// with A, b, C, dv as constants; `optimized()` then folds `AᵀA/n` and `Aᵀb/n` once, at staging, and
+    /// the program runs the diagonal update, the factorisation and the solves.
     public func exactHypergradient(_ x: Tensor) -> Tensor {
-        let h = hessian(x), w = solution(hessian: h)
-        let v = choleskySolve(h, matmul(matmul(c, w) - dv, c) / Double(m))!
+        let h = CholeskyFactorization(hessian(x)), w = solution(h)
+        let v = h.solve(matmul(matmul(c, w) - dv, c) / Double(m))
         return -exp(x) * w * v
     }
 
@@ -123,11 +128,11 @@ public struct RidgeWorkload {
         return g
     }
 
+    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable).
     static func hessian(a: Tensor, n: Int, x: Tensor) -> Tensor {
         let d = x.count
         let gram = matmul(a, a, transposeA: true, transposeB: false) / Double(n)
-        let e = exp(x).scalars
-        return gram + Tensor(shape: [d, d]) { k in k / d == k % d ? e[k / d] : 0 }
+        return gram + Tensor(shape: [d, d]) { k in k / d == k % d ? 1 : 0 } * exp(x)
     }
 
     /// The largest eigenvalue of a symmetric positive semi-definite matrix by power iteration from ones.

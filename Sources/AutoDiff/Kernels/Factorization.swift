@@ -65,7 +65,7 @@ struct LUFactors {
         if k >= blockedSolveColumns {
             var permuted = [Double](repeating: 0, count: n * k)
             for i in 0..<n { for j in 0..<k { permuted[i * k + j] = b[pivots[i] * k + j] } }
-            return solveBothTriangles(permuted, rows: n, columns: k, factors: lu, unitLower: true, upperTransposed: false)
+            return solveBothTriangles(permuted, rows: n, columns: k, factors: lu)
         }
         return lu.withUnsafeBufferPointer { m in
             eachColumn(of: b, rows: n, columns: k) { x in
@@ -140,18 +140,16 @@ private func solveTriangularInPlace(
     }
 }
 
-/// `U⁻¹ L⁻¹ b` for the row-major `[n, k]` `b`, both triangles read from the row-major `n × n` `factors`:
-/// L its lower triangle (ones on the diagonal when `unitLower`, LU's), U its upper triangle, or `Lᵀ` when
-/// `upperTransposed` (Cholesky's), each solved blocked by `solveTriangularInPlace`.
-private func solveBothTriangles(
-    _ b: [Double], rows n: Int, columns k: Int, factors: [Double], unitLower: Bool, upperTransposed: Bool
-) -> [Double] {
+/// `U⁻¹ L⁻¹ b` for the row-major `[n, k]` `b`, both triangles read from the row-major `n × n` LU
+/// `factors`: L its lower triangle with ones on the diagonal, U its upper triangle, each solved blocked
+/// by `solveTriangularInPlace`.
+private func solveBothTriangles(_ b: [Double], rows n: Int, columns k: Int, factors: [Double]) -> [Double] {
     var x = b
     factors.withUnsafeBufferPointer { factors in
         x.withUnsafeMutableBufferPointer { x in
             let x = x.baseAddress!, t = factors.baseAddress!
-            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: true, transposed: false, unitDiagonal: unitLower)
-            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: false, transposed: upperTransposed, unitDiagonal: false)
+            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: true, transposed: false, unitDiagonal: true)
+            solveTriangularInPlace(x, rows: n, columns: k, matrix: t, lower: false, transposed: false, unitDiagonal: false)
         }
     }
     return x
@@ -199,17 +197,38 @@ public struct CholeskyFactor: Hashable, Sendable {
         if !ok { return nil }
     }
 
-    /// `A⁻¹ B` for `columns` right-hand sides stored row-major `[n, columns]`: `L z = b` by rows, then
-    /// `Lᵀ x = z` by columns of Lᵀ (rows of L, so both sweeps read L contiguously); many right-hand sides
-    /// (≥ 8) blocked on the GEMM instead.
+    /// L, row-major `n × n` with zeros above the diagonal (the value of the `cholesky` op).
+    var lowerFactor: [Double] { l }
+
+    /// `A⁻¹ B = L⁻ᵀ (L⁻¹ B)` for `columns` right-hand sides stored row-major `[n, columns]`, by
+    /// `solveLowerTriangular` twice.
     public func solve(_ b: [Double], columns k: Int = 1) -> [Double] {
-        if k >= blockedSolveColumns {
-            return solveBothTriangles(b, rows: n, columns: k, factors: l, unitLower: false, upperTransposed: true)
+        let z = solveLowerTriangular(b, columns: k, lower: l, n: n, transposed: false)
+        return solveLowerTriangular(z, columns: k, lower: l, n: n, transposed: true)
+    }
+}
+
+/// `T⁻¹ B` for `T` the lower triangle of the row-major `n × n` `l` (entries above the diagonal are not
+/// read) or, when `transposed`, `Tᵀ⁻¹ B`, for `columns` right-hand sides stored row-major `[n, columns]`:
+/// `T z = b` by rows (forward), `Tᵀ x = z` by columns of Tᵀ (rows of T, backward), so both sweeps read
+/// `l` contiguously; many right-hand sides (≥ `blockedSolveColumns`) blocked on the GEMM instead.
+func solveLowerTriangular(_ b: [Double], columns k: Int, lower l: [Double], n: Int, transposed: Bool) -> [Double] {
+    if k >= blockedSolveColumns {
+        var x = b
+        l.withUnsafeBufferPointer { l in
+            x.withUnsafeMutableBufferPointer { x in
+                solveTriangularInPlace(x.baseAddress!, rows: n, columns: k, matrix: l.baseAddress!,
+                                       lower: !transposed, transposed: transposed, unitDiagonal: false)
+            }
         }
-        return l.withUnsafeBufferPointer { l in
-            eachColumn(of: b, rows: n, columns: k) { x in
-                let l = l.baseAddress!
+        return x
+    }
+    return l.withUnsafeBufferPointer { l in
+        eachColumn(of: b, rows: n, columns: k) { x in
+            let l = l.baseAddress!
+            if !transposed {
                 for i in 0..<n { x[i] = (x[i] - MatmulKernel.dot(i, l + i * n, x)) / l[i * n + i] }
+            } else {
                 for i in stride(from: n - 1, through: 0, by: -1) {
                     x[i] /= l[i * n + i]
                     MatmulKernel.axpy(i, -x[i], l + i * n, x)
