@@ -176,39 +176,40 @@ public struct CholeskyFactor: Hashable, Sendable {
     public init?(_ a: [Double], n: Int) {
         self.n = n
         l = [Double](repeating: 0, count: n * n)
-        var diagonalBlock = [Double](repeating: 0, count: blockColumns * blockColumns)
-        var panel = [Double](repeating: 0, count: blockColumns * n)
-        let ok = l.withUnsafeMutableBufferPointer { buffer -> Bool in
-            let l = buffer.baseAddress!
-            for i in 0..<n { for j in 0...i { l[i * n + j] = a[i * n + j] } }
-            for start in stride(from: 0, to: n, by: blockColumns) {
-                let end = min(start + blockColumns, n), width = end - start, below = n - end
-                MatmulKernel.multiplyAdd(
-                    transposeA: false, transposeB: true, m: n - start, n: width, k: start, alpha: -1,
-                    a: l + start * n, lda: n, b: l + start * n, ldb: n, beta: 1, c: l + start * n + start, ldc: n)
-                // The GEMM also wrote the strict upper part of the diagonal block: clear it.
-                for i in start..<end { for j in (i + 1)..<end { l[i * n + j] = 0 } }
-                for j in start..<end {
-                    let d = l[j * n + j] - MatmulKernel.dot(j - start, l + j * n + start, l + j * n + start)
-                    if !(d > 0) { return false }
-                    let ljj = d.squareRoot()
-                    l[j * n + j] = ljj
-                    for i in (j + 1)..<end {
-                        l[i * n + j] = (l[i * n + j] - MatmulKernel.dot(j - start, l + i * n + start, l + j * n + start)) / ljj
+        // Scratch: the diagonal block L₁₁ (contiguous), then the panel A₂₁ᵀ.
+        var scratch = [Double](repeating: 0, count: blockColumns * (blockColumns + n))
+        let ok = l.withUnsafeMutableBufferPointer { lBuffer -> Bool in
+            scratch.withUnsafeMutableBufferPointer { scratchBuffer -> Bool in
+                let l = lBuffer.baseAddress!, diagonalBlock = scratchBuffer.baseAddress!
+                let panel = diagonalBlock + blockColumns * blockColumns
+                a.withUnsafeBufferPointer { a in for i in 0..<n { (l + i * n).update(from: a.baseAddress! + i * n, count: i + 1) } }
+                for start in stride(from: 0, to: n, by: blockColumns) {
+                    let end = min(start + blockColumns, n), width = end - start, below = n - end
+                    if start > 0 {
+                        MatmulKernel.multiplyAdd(
+                            transposeA: false, transposeB: true, m: n - start, n: width, k: start, alpha: -1,
+                            a: l + start * n, lda: n, b: l + start * n, ldb: n, beta: 1, c: l + start * n + start, ldc: n)
+                        // The GEMM also wrote the strict upper part of the diagonal block: clear it.
+                        for i in start..<end { (l + i * n + i + 1).update(repeating: 0, count: end - i - 1) }
                     }
-                    for p in start...j { diagonalBlock[(j - start) * width + p - start] = l[j * n + p] }
-                }
-                guard below > 0 else { continue }
-                for r in 0..<below { for p in 0..<width { panel[p * below + r] = l[(end + r) * n + start + p] } }
-                panel.withUnsafeMutableBufferPointer { panel in
-                    diagonalBlock.withUnsafeBufferPointer { block in
-                        solveTriangularInPlace(panel.baseAddress!, rows: width, columns: below, matrix: block.baseAddress!,
-                                               lower: true, transposed: false, unitDiagonal: false)
+                    for j in start..<end {
+                        let d = l[j * n + j] - MatmulKernel.dot(j - start, l + j * n + start, l + j * n + start)
+                        if !(d > 0) { return false }
+                        let ljj = d.squareRoot()
+                        l[j * n + j] = ljj
+                        for i in (j + 1)..<end {
+                            l[i * n + j] = (l[i * n + j] - MatmulKernel.dot(j - start, l + i * n + start, l + j * n + start)) / ljj
+                        }
+                        (diagonalBlock + (j - start) * width).update(from: l + j * n + start, count: j - start + 1)
                     }
+                    guard below > 0 else { continue }
+                    for r in 0..<below { for p in 0..<width { panel[p * below + r] = l[(end + r) * n + start + p] } }
+                    solveTriangularInPlace(panel, rows: width, columns: below, matrix: diagonalBlock,
+                                           lower: true, transposed: false, unitDiagonal: false)
+                    for r in 0..<below { for p in 0..<width { l[(end + r) * n + start + p] = panel[p * below + r] } }
                 }
-                for r in 0..<below { for p in 0..<width { l[(end + r) * n + start + p] = panel[p * below + r] } }
+                return true
             }
-            return true
         }
         if !ok { return nil }
     }
