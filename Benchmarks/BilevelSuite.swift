@@ -62,10 +62,6 @@ enum BilevelSuite {
         bench.measure("P1-ridge", "closed-form-gram", size: size) {
             matmul(ridge.a, ridge.a, transposeA: true, transposeB: false).scalars
         }
-        let copyOfA = Tensor(shape: ridge.a.shape, scalars: ridge.a.scalars.map { $0 })  // TEMPORARY
-        bench.measure("P1-ridge", "closed-form-gram-general", size: size) {
-            matmul(copyOfA, ridge.a, transposeA: true, transposeB: false).scalars
-        }
         bench.measure("P1-ridge", "closed-form-hessian", size: size) { ridge.hessian(x).scalars }
         bench.measure("P1-ridge", "closed-form-factor", size: size) { cholesky(h).scalars }
         bench.measure("P1-ridge", "closed-form-solves", size: size) {

@@ -27,6 +27,9 @@ public struct RidgeWorkload {
     /// The P2 step `η = 1/L`, `L` the largest eigenvalue of `H(x0)` by 500 power iterations from the
     /// all-ones vector. A constant: never differentiated.
     public let eta: Double
+    /// The `d × d` identity, built once: `hessian` adds `diag(exp x)` as `identity ⊙ exp(x)` (stageable,
+    /// and without rebuilding `d²` entries on every call).
+    private let identity: Tensor
 
     /// The sizes of workloads.md: (200, 20), (1000, 100), (2000, 500).
     public static let sizes = [(n: 200, d: 20), (n: 1000, d: 100), (n: 2000, d: 500)]
@@ -52,7 +55,8 @@ public struct RidgeWorkload {
         c = Tensor(shape: [m, d], scalars: Array(z[(n * d)...]))
         dv = Tensor(Array(t[n...]))
         x0 = Tensor((0..<d).map { -3 + 0.5 * cos(0.9 * Double($0 + 1)) })
-        eta = 1 / Self.largestEigenvalue(Self.hessian(a: a, n: n, x: x0), iterations: 500)
+        identity = Tensor(shape: [d, d]) { k in k / d == k % d ? 1 : 0 }
+        eta = 1 / Self.largestEigenvalue(Self.hessian(a: a, n: n, identity: identity, x: x0), iterations: 500)
     }
 
     /// `f(x, w) = 0.5/n ‖A w − b‖² + 0.5 Σ exp(xⱼ) wⱼ²`, written with engine ops.
@@ -64,7 +68,7 @@ public struct RidgeWorkload {
     public func upper(_ x: Tensor, _ w: Tensor) -> Tensor { 0.5 / Double(m) * (matmul(c, w) - dv).squaredNorm() }
 
     /// `H(x) = AᵀA/n + diag(exp x)`, the lower level's Hessian in w.
-    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, x: x) }
+    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, identity: identity, x: x) }
 
     /// The lower loss over the training rows `indices` (mean squared residual over them, plus the full
     /// penalty), so the mean over all rows is `f`: the per-sample losses of stochastic and WoodFisher methods.
@@ -128,11 +132,10 @@ public struct RidgeWorkload {
         return g
     }
 
-    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable).
-    static func hessian(a: Tensor, n: Int, x: Tensor) -> Tensor {
-        let d = x.count
-        let gram = matmul(a, a, transposeA: true, transposeB: false) / Double(n)
-        return gram + Tensor(shape: [d, d]) { k in k / d == k % d ? 1 : 0 } * exp(x)
+    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable);
+    /// `AᵀA` by the symmetric Gram product (`matmul` of one buffer with itself, about half the work).
+    static func hessian(a: Tensor, n: Int, identity: Tensor, x: Tensor) -> Tensor {
+        matmul(a, a, transposeA: true, transposeB: false) / Double(n) + identity * exp(x)
     }
 
     /// The largest eigenvalue of a symmetric positive semi-definite matrix by power iteration from ones.
