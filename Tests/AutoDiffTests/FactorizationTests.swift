@@ -31,6 +31,20 @@ final class FactorizationTests: XCTestCase {
         }
     }
 
+    /// The blocked factor (GEMM per block, Crout on the diagonal block, the panel as one triangular
+    /// solve) against the unblocked Cholesky–Banachiewicz loop, across three blocks and a partial one.
+    func testBlockedFactorMatchesUnblockedLoop() {
+        let n = 150, a = spd(n).scalars
+        var reference = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0...i {
+            let sum = (0..<j).reduce(a[i * n + j]) { $0 - reference[i * n + $1] * reference[j * n + $1] }
+            reference[i * n + j] = i == j ? sum.squareRoot() : sum / reference[j * n + j]
+        } }
+        let blocked = CholeskyFactor(a, n: n)!.lowerFactor
+        let relative = zip(blocked, reference).map { abs($0 - $1) }.max()! / reference.map(abs).max()!
+        XCTAssertLessThanOrEqual(relative, 1e-12)
+    }
+
     func testFactorizationSolvesMatchCholeskySolve() throws {
         for (n, k) in [(70, 1), (70, 3), (150, 9)] {  // column by column and blocked on the GEMM
             let a = spd(n), factorization = CholeskyFactorization(a)
