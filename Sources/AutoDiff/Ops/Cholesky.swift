@@ -35,7 +35,8 @@ public struct CholeskyFactorization {
 /// The lower triangular `L` with `A = L Lᵀ` of a symmetric positive definite `a` (only its lower
 /// triangle is read), by the blocked kernel of `CholeskyFactor`.
 ///
-/// Rules (Murray 2016, "Differentiation of the Cholesky decomposition", eqs. 8 and 10), with
+/// Rules (the forward- and reverse-mode rules of Murray 2016, "Differentiation of the Cholesky
+/// decomposition", arXiv:1602.07527, restated for a factor that reads only the lower triangle), with
 /// `Φ(X)` the lower triangle of X with its diagonal halved and `S = tril(Ȧ) + tril(Ȧ, −1)ᵀ` the symmetric
 /// matrix of the lower triangle read: JVP `L̇ = L Φ(L⁻¹ S L⁻ᵀ)`; VJP `Ā = Φ(G + Gᵀ)` with
 /// `G = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹` (a lower triangular adjoint: the entries above the diagonal are not read).
