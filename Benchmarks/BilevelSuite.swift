@@ -1,3 +1,4 @@
+import AutoDiff
 import Bilevel
 import Workloads
 
@@ -32,6 +33,7 @@ enum BilevelSuite {
         let wStar = ridge.solution(x), exact = ridge.exactHypergradient(x).scalars
         let base = bench.measure("P1-ridge", "function", size: size) { (ridge.lower(x, wStar) + ridge.upper(x, wStar)).scalars }
         bench.measure("P1-ridge", "closed-form", size: size, baseline: base, reference: exact) { ridge.exactHypergradient(x).scalars }
+        closedFormPieces(&bench, ridge, size: size, baseline: base, reference: exact)
         func implicitRow<S: HessianInverseSolver>(_ method: String, _ solver: S, iterations: Int) throws {
             let implicit = Implicit(solver: solver)
             try bench.measure("P1-ridge", method, size: size, steps: iterations, baseline: base,
@@ -48,6 +50,31 @@ enum BilevelSuite {
                           reference: exact) {
             try oneStage.hypergradient(of: stepped, at: x, from: wStar).hypergradient.scalars
         }
+    }
+
+    /// The closed form's pieces, timed alone: the Gram product `AᵀA` (the symmetric half-work kernel),
+    /// H formed, its factorisation, the rest given the factorisation (two pairs of triangular solves and
+    /// the products with C); and `staged-closed-form`: the closed form staged with A, b, C, dv constants,
+    /// so `optimized()` folds `AᵀA/n` and `Aᵀb/n` once (its `stage_ms` in the notes) and the row times
+    /// the diagonal update, the factorisation and the solves.
+    static func closedFormPieces(_ bench: inout Bench, _ ridge: RidgeWorkload, size: String, baseline base: Double?, reference exact: [Double]) {
+        let x = ridge.x0, h = ridge.hessian(x), factorization = CholeskyFactorization(h)
+        bench.measure("P1-ridge", "closed-form-gram", size: size) {
+            matmul(ridge.a, ridge.a, transposeA: true, transposeB: false).scalars
+        }
+        bench.measure("P1-ridge", "closed-form-hessian", size: size) { ridge.hessian(x).scalars }
+        bench.measure("P1-ridge", "closed-form-factor", size: size) { cholesky(h).scalars }
+        bench.measure("P1-ridge", "closed-form-solves", size: size) {
+            let w = factorization.solve(matmul(ridge.b, ridge.a) / Double(ridge.n))
+            return factorization.solve(matmul(matmul(ridge.c, w) - ridge.dv, ridge.c) / Double(ridge.m)).scalars
+        }
+        guard bench.options.selects("P1-ridge", "staged-closed-form", size) else { return }
+        let start = Measurement.now()
+        let program = stage(shape: [ridge.d]) { ridge.exactHypergradient($0) }.optimized()
+        bench.notes.append(String(
+            format: "P1-ridge %@: stage_ms %.1f (stage + optimize the closed form, AᵀA/n folded; ops %d)",
+            size, Measurement.now() - start, program.applicationCount))
+        bench.measure("P1-ridge", "staged-closed-form", size: size, baseline: base, reference: exact) { program(x).scalars }
     }
 
     /// P2 (inner steps through the fused normal product, `RidgeWorkload.fusedGradientDescent`): T plain

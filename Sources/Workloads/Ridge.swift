@@ -27,6 +27,9 @@ public struct RidgeWorkload {
     /// The P2 step `η = 1/L`, `L` the largest eigenvalue of `H(x0)` by 500 power iterations from the
     /// all-ones vector. A constant: never differentiated.
     public let eta: Double
+    /// The `d × d` identity, built once: `hessian` adds `diag(exp x)` as `identity ⊙ exp(x)` (stageable,
+    /// and without rebuilding `d²` entries on every call).
+    private let identity: Tensor
 
     /// The sizes of workloads.md: (200, 20), (1000, 100), (2000, 500).
     public static let sizes = [(n: 200, d: 20), (n: 1000, d: 100), (n: 2000, d: 500)]
@@ -52,7 +55,8 @@ public struct RidgeWorkload {
         c = Tensor(shape: [m, d], scalars: Array(z[(n * d)...]))
         dv = Tensor(Array(t[n...]))
         x0 = Tensor((0..<d).map { -3 + 0.5 * cos(0.9 * Double($0 + 1)) })
-        eta = 1 / Self.largestEigenvalue(Self.hessian(a: a, n: n, x: x0), iterations: 500)
+        identity = Tensor(shape: [d, d]) { k in k / d == k % d ? 1 : 0 }
+        eta = 1 / Self.largestEigenvalue(Self.hessian(a: a, n: n, identity: identity, x: x0), iterations: 500)
     }
 
     /// `f(x, w) = 0.5/n ‖A w − b‖² + 0.5 Σ exp(xⱼ) wⱼ²`, written with engine ops.
@@ -64,7 +68,7 @@ public struct RidgeWorkload {
     public func upper(_ x: Tensor, _ w: Tensor) -> Tensor { 0.5 / Double(m) * (matmul(c, w) - dv).squaredNorm() }
 
     /// `H(x) = AᵀA/n + diag(exp x)`, the lower level's Hessian in w.
-    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, x: x) }
+    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, identity: identity, x: x) }
 
     /// The lower loss over the training rows `indices` (mean squared residual over them, plus the full
     /// penalty), so the mean over all rows is `f`: the per-sample losses of stochastic and WoodFisher methods.
@@ -88,16 +92,21 @@ public struct RidgeWorkload {
     }
 
     /// `w*(x) = H(x)⁻¹ Aᵀb / n`.
-    public func solution(_ x: Tensor) -> Tensor { solution(hessian: hessian(x)) }
+    public func solution(_ x: Tensor) -> Tensor { solution(CholeskyFactorization(hessian(x))) }
 
-    /// `w* = H⁻¹ Aᵀb / n` given `H`, by Cholesky: `H = AᵀA/n + diag(exp x)` is symmetric positive definite
-    /// for every x (`exp x > 0`), so the factorisation cannot fail.
-    private func solution(hessian h: Tensor) -> Tensor { choleskySolve(h, matmul(b, a) / Double(n))! }
+    /// `w* = H⁻¹ Aᵀb / n` given the factorisation of `H`: `H = AᵀA/n + diag(exp x)` is symmetric positive
+    /// definite for every x (`exp x > 0`), so the factorisation cannot fail.
+    private func solution(_ h: CholeskyFactorization) -> Tensor { h.solve(matmul(b, a) / Double(n)) }
 
-    /// The closed-form P1 hypergradient `dF/dxⱼ = −exp(xⱼ) w*ⱼ vⱼ`, `v = H⁻¹ ∇F(w*)`.
+    /// The closed-form P1 hypergradient `dF/dxⱼ = −exp(xⱼ) w*ⱼ vⱼ`, `v = H⁻¹ ∇F(w*)`: H formed (AᵀA by the
+    /// symmetric Gram product) and factored once, `H = L Lᵀ`, then two pairs of triangular solves.
+    ///
+    /// Written with stageable ops only, so `stage(shape: [d]) { ridge.exactHypergradient($0) }` records it
+    /// with A, b, C, dv as constants; `optimized()` then folds `AᵀA/n` and `Aᵀb/n` once, at staging, and
+    /// the program runs the diagonal update, the factorisation and the solves.
     public func exactHypergradient(_ x: Tensor) -> Tensor {
-        let h = hessian(x), w = solution(hessian: h)
-        let v = choleskySolve(h, matmul(matmul(c, w) - dv, c) / Double(m))!
+        let h = CholeskyFactorization(hessian(x)), w = solution(h)
+        let v = h.solve(matmul(matmul(c, w) - dv, c) / Double(m))
         return -exp(x) * w * v
     }
 
@@ -123,11 +132,10 @@ public struct RidgeWorkload {
         return g
     }
 
-    static func hessian(a: Tensor, n: Int, x: Tensor) -> Tensor {
-        let d = x.count
-        let gram = matmul(a, a, transposeA: true, transposeB: false) / Double(n)
-        let e = exp(x).scalars
-        return gram + Tensor(shape: [d, d]) { k in k / d == k % d ? e[k / d] : 0 }
+    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable);
+    /// `AᵀA` by the symmetric Gram product (`matmul` of one buffer with itself, about half the work).
+    static func hessian(a: Tensor, n: Int, identity: Tensor, x: Tensor) -> Tensor {
+        matmul(a, a, transposeA: true, transposeB: false) / Double(n) + identity * exp(x)
     }
 
     /// The largest eigenvalue of a symmetric positive semi-definite matrix by power iteration from ones.

@@ -69,8 +69,8 @@ public struct CholeskySolve: BinaryPrimitive {
     public func swiftSource(_ a: String, _ b: String) -> String { "choleskySolve(\(a), \(b))!" }
 }
 
-/// Checks the shapes of `a y = b` and returns n.
-private func checkLinearSystem(_ op: String, _ a: Tensor, _ b: Tensor) -> Int {
+/// Checks the shapes of `a y = b` and returns n (shared with `triangularSolve`).
+func checkLinearSystem(_ op: String, _ a: Tensor, _ b: Tensor) -> Int {
     engineCheck(
         a.rank == 2 && a.shape[0] == a.shape[1] && a.shape[0] > 0,
         "\(AutoDiffError.shapeMismatch(op: op, lhs: a.shape, rhs: b.shape, reason: "the matrix must be square and non-empty"))")
@@ -81,11 +81,13 @@ private func checkLinearSystem(_ op: String, _ a: Tensor, _ b: Tensor) -> Int {
     return n
 }
 
-/// `u vᵀ` for a vector pair, or `U Vᵀ` for matrices of right-hand sides (the shape of `A`).
-private func outerProduct(_ u: Tensor, _ v: Tensor) -> Tensor {
+/// `u vᵀ` for a vector pair, or `U Vᵀ` for matrices of right-hand sides (the shape of `A`; shared with
+/// `TriangularSolve`).
+func outerProduct(_ u: Tensor, _ v: Tensor) -> Tensor {
     u.rank == 1
         ? matmul(u.reshaped(to: [u.count, 1]), v.reshaped(to: [1, v.count]))
         : matmul(u, v, transposeA: false, transposeB: true)
 }
 
-// The factorisations (`LUFactors`, `CholeskyFactor`) are kernels: Sources/AutoDiff/Kernels/Factorization.swift.
+// The factorisations (`LUFactors`, `CholeskyFactor`) are kernels: Sources/AutoDiff/Kernels/Factorization.swift;
+// the stageable Cholesky (`cholesky`, `triangularSolve`, `CholeskyFactorization`): Ops/Cholesky.swift.
