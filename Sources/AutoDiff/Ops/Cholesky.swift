@@ -35,10 +35,9 @@ public struct CholeskyFactorization {
 /// The lower triangular `L` with `A = L Lᵀ` of a symmetric positive definite `a` (only its lower
 /// triangle is read), by the blocked kernel of `CholeskyFactor`.
 ///
-/// Rules (the forward- and reverse-mode rules of Murray 2016, "Differentiation of the Cholesky
-/// decomposition", arXiv:1602.07527, restated for a factor that reads only the lower triangle), with
-/// `Φ(X)` the lower triangle of X with its diagonal halved and `S = tril(Ȧ) + tril(Ȧ, −1)ᵀ` the symmetric
-/// matrix of the lower triangle read: JVP `L̇ = L Φ(L⁻¹ S L⁻ᵀ)`; VJP `Ā = Φ(G + Gᵀ)` with
+/// Rules (the forward- and reverse-mode rules of Murray 2016, restated for a factor that reads only the
+/// lower triangle), with `Φ(X)` the lower triangle of X with its diagonal halved and
+/// `S = tril(Ȧ) + tril(Ȧ, −1)ᵀ` the symmetric matrix of the lower triangle read: JVP `L̇ = L Φ(L⁻¹ S L⁻ᵀ)`; VJP `Ā = Φ(G + Gᵀ)` with
 /// `G = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹` (a lower triangular adjoint: the entries above the diagonal are not read).
 ///
 /// - Precondition: `a` is square and non-empty, and numerically positive definite (a positive pivot at

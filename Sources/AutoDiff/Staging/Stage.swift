@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// What cannot be staged: anything that reads elements of a symbolic tensor — `.scalar`, `.scalars`,
 /// printing values, Swift `if` on data, ops whose public function inspects values before applying
-/// (`choleskySolve` decides positive definiteness on the values). Those stop with a message naming what
+/// (`choleskySolve` decides positive definiteness on the values; stage `CholeskyFactorization` or
+/// `cholesky` + `triangularSolve` instead, which stop on a non-positive pivot only when run). Those stop with a message naming what
 /// was read; restructure with tensor ops (`maximum`, `relu`, masks) or pass the decided value in as an
 /// argument. A tensor being differentiated by a transform *around* `stage` cannot be captured either
 /// (pass it as an argument).
