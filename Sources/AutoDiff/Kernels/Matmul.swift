@@ -140,12 +140,15 @@ enum MatmulKernel {
     ) {
         let blocks = work >= parallelThreshold ? max(1, min(reductionBlocks, rows / 64)) : 1
         guard blocks > 1 else { return body(0..<rows, c) }
-        let partials = UnsafeMutablePointer<Double>.allocate(capacity: (blocks - 1) * width)
-        defer { partials.deallocate() }
-        parallelFor(blocks) { block in
-            body((block * rows / blocks)..<((block + 1) * rows / blocks), block == 0 ? c : partials + (block - 1) * width)
+        // On the stack when small (withUnsafeTemporaryAllocation): a loop of gradient steps calls this
+        // thousands of times.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: (blocks - 1) * width) { buffer in
+            let partials = buffer.baseAddress!
+            parallelFor(blocks) { block in
+                body((block * rows / blocks)..<((block + 1) * rows / blocks), block == 0 ? c : partials + (block - 1) * width)
+            }
+            for block in 1..<blocks { axpy(width, 1, partials + (block - 1) * width, c) }
         }
-        for block in 1..<blocks { axpy(width, 1, partials + (block - 1) * width, c) }
     }
 
     /// Runs `body` over `0..<count`, in one piece or split into one contiguous block per core when
