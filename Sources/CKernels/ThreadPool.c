@@ -3,16 +3,19 @@
 // piece count (16 bits) | next unclaimed piece (16 bits); a thread claims piece i by a compare-and-swap
 // from i to i + 1 within the same generation, so a worker that wakes late (or during the next job) can
 // never run a piece of a job it did not see published. The caller waits only for the pieces claimed,
-// never for a worker to wake, so a descheduled worker costs nothing but its share of the work.
+// never for a worker to wake: a worker that is not scheduled leaves its share to the caller (one
+// preempted while it runs a piece still delays the caller until it finishes that piece).
 //
-// Idle workers spin on `state` for about SPIN_NANOSECONDS (a loop of gradient steps calls again within
-// microseconds), then sleep on a condition variable, so an idle engine burns no CPU.
+// Idle workers spin on `state` for about SPIN_NANOSECONDS (100 µs: a loop of gradient steps calls
+// again within microseconds), then sleep on a condition variable, so an idle engine burns no CPU.
 //
 // One job at a time: a second thread that calls while a job runs (or a piece that calls again, from
-// the caller or a worker) finds the pool taken (`pool_owner`) and runs its pieces serially itself.
+// the caller or a worker) finds the pool taken (`busy`) and runs its pieces serially itself.
 //
-// Measured (2 cores, one run, P2 2000×500 T = 1000, each step one fused normal product split in 8
-// blocks): GCD's `concurrentPerform` before this pool; see ckernels_parallel_for's notes in CKernels.h.
+// Measured (2 cores, a C loop of 20 000 calls of 8 pieces, best call): 0.09–0.11 µs with empty pieces
+// against 0.13–0.14 µs for GCD's `dispatch_apply_f` (which `concurrentPerform` calls), 8.7 µs against
+// 9.7–9.9 µs with ~2 µs pieces (serially 15.7 µs). GCD was cheap already; the pool's gains are no
+// thread wake-ups through the kernel between the steps of a loop, and no dependence on GCD's threads.
 #include "CKernels.h"
 
 #include <pthread.h>
