@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,9 +35,9 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/// How long an idle worker spins before it sleeps, and the caller before it yields its core while the
-/// last claimed pieces finish.
-enum { SPIN_NANOSECONDS = 100000, MAX_WORKERS = 63, MAX_PIECES = 0xFFFF };
+/// How long a waiting thread spins on `pause` before it turns to `sched_yield`, and how long an idle
+/// worker waits in all before it sleeps.
+enum { PAUSE_NANOSECONDS = 2000, SPIN_NANOSECONDS = 100000, MAX_WORKERS = 63, MAX_PIECES = 0xFFFF };
 
 static struct {
     /// generation << 32 | pieces << 16 | next piece.
@@ -67,6 +68,21 @@ static uint64_t nanoseconds(void) {
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/// One step of waiting that began at `started`: a pause for the first PAUSE_NANOSECONDS, then a
+/// `sched_yield` (on a busy machine the core goes to whoever is runnable there, such as a worker that
+/// was preempted in the middle of a piece this thread waits for; on an idle one it returns at once);
+/// false once SPIN_NANOSECONDS have passed.
+static bool wait_politely(uint64_t started, int *spins) {
+    if (++*spins < 64) {
+        CPU_RELAX();
+        return true;
+    }
+    uint64_t elapsed = nanoseconds() - started;
+    if (elapsed < PAUSE_NANOSECONDS) CPU_RELAX();
+    else sched_yield();
+    return elapsed < SPIN_NANOSECONDS;
+}
+
 /// Claims and runs pieces of the job of `generation` until none is left; returns how many it ran.
 static long run_pieces(uint64_t generation) {
     long ran = 0;
@@ -92,8 +108,7 @@ static void *worker_main(void *unused) {
         uint64_t started = nanoseconds();
         int spins = 0;
         while (generation_of(atomic_load_explicit(&pool.state, memory_order_acquire)) == seen) {
-            CPU_RELAX();
-            if (++spins % 256 == 0 && nanoseconds() - started > SPIN_NANOSECONDS) {
+            if (!wait_politely(started, &spins)) {
                 pthread_mutex_lock(&pool.sleep_lock);
                 atomic_fetch_add(&pool.sleepers, 1);
                 while (generation_of(atomic_load(&pool.state)) == seen) pthread_cond_wait(&pool.wake, &pool.sleep_lock);
@@ -148,9 +163,6 @@ void ckernels_parallel_for(long count, void (*task)(void *context, long index), 
     run_pieces(generation & 0xFFFFFFFFu);
     uint64_t started = nanoseconds();
     int spins = 0;
-    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < count) {
-        CPU_RELAX();
-        if (++spins % 256 == 0 && nanoseconds() - started > SPIN_NANOSECONDS) sched_yield();
-    }
+    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < count) wait_politely(started, &spins);
     atomic_flag_clear_explicit(&pool.busy, memory_order_release);
 }
