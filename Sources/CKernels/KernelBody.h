@@ -240,6 +240,9 @@ static inline __attribute__((always_inline)) void accumulate_row(long width, con
     for (; j < width; j++) y[j] = y[j] + c * row[j];
 }
 
+/// Four rows at a time (`dot_rows4`). Measured (one core, best of 3000 calls, AVX2) and not kept: two
+/// accumulators per row (eight FMA chains): 136.7 against 141.8 µs at 2000×500, 0.85 against 0.93 µs
+/// at 100×96, within the run-to-run noise: the pass runs at the rate A arrives from L2/L3.
 void CK_NAME(gemv)(long m, long k, const double *a, long lda, const double *x, double *y) {
     long i = 0;
     for (; i + 4 <= m; i += 4) dot_rows4(k, a + i * lda, lda, x, y + i);
