@@ -96,4 +96,14 @@ void ckernels_multiply(long n, const double *a, long a_step, const double *b, lo
 /// `out[i] = a[i·a_step] / b[i·b_step]`, each step 0 or 1.
 void ckernels_divide(long n, const double *a, long a_step, const double *b, long b_step, double *out);
 
+/// Runs `task(context, i)` for every `i < count` on the calling thread and the package's persistent
+/// worker threads (cores − 1, started on first use), and returns when all have finished. Pieces are
+/// handed out in order to whichever thread asks first, so `task` must give the same result whichever
+/// thread runs a piece. When the workers are busy with another caller's job (including a nested call
+/// from inside `task`), or `count` exceeds 65535, the pieces run serially on the calling thread.
+void ckernels_parallel_for(long count, void (*task)(void *context, long index), void *context);
+
+/// The number of worker threads beyond the caller (cores − 1; 0 on one core); starts them if needed.
+int ckernels_parallel_workers(void);
+
 #endif
