@@ -36,6 +36,50 @@ public protocol Primitive: Hashable, Sendable {
     func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor
     /// The Swift expression applying the op to `arguments` (Swift expressions of the inputs).
     func swiftSource(_ arguments: [String]) -> String
+    /// Writes the output into the preassigned buffer `buffers.output`, reading the inputs from
+    /// `buffers.inputs` (how a compiled program runs an op without allocating). The default copies
+    /// the inputs into tensors, calls `value(_:)` and copies the result: correct for every op, but it
+    /// allocates; the built-in ops that matter write straight into the buffer.
+    func evaluate(_ buffers: PrimitiveBuffers)
+    /// Whether the output is the first input's elements unchanged (a reshape): a compiled program then
+    /// gives the output the input's buffer instead of running the op. Default `false`.
+    var aliasesFirstInput: Bool { get }
+}
+
+/// The buffers of one application of a primitive inside a compiled program: the inputs' elements
+/// (row-major, read-only, never overlapping the output) and the output's preassigned buffer, with
+/// their shapes. Valid only during the `Primitive.evaluate(_:)` call that receives it.
+public struct PrimitiveBuffers {
+    /// The first element of each input, in input order.
+    public let inputs: UnsafeBufferPointer<UnsafePointer<Double>>
+    /// The shape of each input.
+    public let inputShapes: [[Int]]
+    /// The first element of the output (`outputCount` elements to write).
+    public let output: UnsafeMutablePointer<Double>
+    /// The shape of the output.
+    public let outputShape: [Int]
+
+    /// The buffers of one application (the executor builds them; public so user primitives can be tested).
+    public init(
+        inputs: UnsafeBufferPointer<UnsafePointer<Double>>, inputShapes: [[Int]], output: UnsafeMutablePointer<Double>,
+        outputShape: [Int]
+    ) {
+        self.inputs = inputs
+        self.inputShapes = inputShapes
+        self.output = output
+        self.outputShape = outputShape
+    }
+
+    /// The elements of input `k`.
+    public func input(_ k: Int) -> UnsafeBufferPointer<Double> {
+        UnsafeBufferPointer(start: inputs[k], count: inputShapes[k].reduce(1, *))
+    }
+
+    /// The number of elements of input `k`.
+    public func inputCount(_ k: Int) -> Int { inputShapes[k].reduce(1, *) }
+
+    /// The number of output elements.
+    public var outputCount: Int { outputShape.reduce(1, *) }
 }
 
 /// A primitive of one input, with its rules written without input indices.
@@ -108,4 +152,26 @@ extension BinaryPrimitive {
 extension Primitive {
     /// Applies the op to `inputs` through the engine (recording on every active level).
     public func apply(_ inputs: [Tensor]) -> Tensor { Application.nary(self, inputs) }
+
+    /// The default buffer-level evaluation: `evaluateThroughValue(_:)`.
+    public func evaluate(_ buffers: PrimitiveBuffers) { evaluateThroughValue(buffers) }
+
+    /// Not an alias by default.
+    public var aliasesFirstInput: Bool { false }
+
+    /// Copies the inputs into constant tensors, runs `value(_:)` and copies its result into the output
+    /// buffer: the allocating fallback of `evaluate(_:)` (also what an op's own `evaluate` calls for the
+    /// rare layouts its buffer kernel does not cover).
+    public func evaluateThroughValue(_ buffers: PrimitiveBuffers) {
+        let inputs = buffers.inputShapes.indices.map {
+            Tensor(shape: buffers.inputShapes[$0], scalars: Array(buffers.input($0)), trace: nil)
+        }
+        let result = value(inputs)
+        engineCheck(
+            result.shape == buffers.outputShape,
+            "\(AutoDiffError.shapeMismatch(op: name, lhs: result.shape, rhs: buffers.outputShape, reason: "value(_:) returned the first shape, outputShape(_:) promised the second"))")
+        result.storage.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { buffers.output.update(from: base, count: source.count) }
+        }
+    }
 }
