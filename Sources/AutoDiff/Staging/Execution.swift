@@ -19,7 +19,7 @@ extension Program {
     ///   is specialised to its shapes, so other shapes stop with a message (stage again for them).
     public func outputs(at arguments: [Tensor]) -> [Tensor] {
         checkArguments(arguments)
-        if arguments.contains(where: { $0.activeTrace != nil }) { return interpretedOutputs(at: arguments) }
+        if Self.anyTraced(arguments) { return interpretedOutputs(at: arguments) }
         var results = outputs.map { value in
             let count = instructions[value].shape.reduce(1, *)
             let scalars = [Double](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
@@ -42,10 +42,13 @@ extension Program {
     public func outputs(at arguments: [Tensor], into results: inout [Tensor]) {
         checkArguments(arguments)
         engineCheck(
-            !arguments.contains(where: { $0.activeTrace != nil }),
+            !Self.anyTraced(arguments),
             "\(AutoDiffError.invalidArgument(op: "Program.outputs(at:into:)", reason: "the arguments are being differentiated or staged; call outputs(at:) inside gradient, jvp or stage"))")
-        let fits = results.count == outputs.count
-            && results.indices.allSatisfy { results[$0].shape == instructions[outputs[$0]].shape }
+        var fits = results.count == outputs.count, k = 0
+        while fits && k < results.count {
+            fits = results[k].shape == instructions[outputs[k]].shape
+            k += 1
+        }
         if !fits {
             results = outputs.map { Tensor(zeros: instructions[$0].shape) }
         }
@@ -57,11 +60,24 @@ extension Program {
         engineCheck(
             arguments.count == inputShapes.count,
             "\(AutoDiffError.invalidArgument(op: "Program", reason: "the program takes \(inputShapes.count) arguments, \(arguments.count) were given"))")
-        for (k, argument) in arguments.enumerated() {
+        var k = 0
+        while k < arguments.count {
             engineCheck(
-                argument.shape == inputShapes[k],
-                "\(AutoDiffError.shapeMismatch(op: "Program (argument \(k))", lhs: argument.shape, rhs: inputShapes[k], reason: "the program was staged for the second shape; stage the function again for the first"))")
+                arguments[k].shape == inputShapes[k],
+                "\(AutoDiffError.shapeMismatch(op: "Program (argument \(k))", lhs: arguments[k].shape, rhs: inputShapes[k], reason: "the program was staged for the second shape; stage the function again for the first"))")
+            k += 1
         }
+    }
+
+    /// Whether any argument is traced (differentiated or staged); a plain loop, like the rest of the
+    /// per-call path.
+    private static func anyTraced(_ arguments: [Tensor]) -> Bool {
+        var k = 0
+        while k < arguments.count {
+            if arguments[k].activeTrace != nil { return true }
+            k += 1
+        }
+        return false
     }
 
     /// Runs the compiled program with the elements of `arguments` pinned in place and the results'

@@ -52,6 +52,8 @@ final class Arena: @unchecked Sendable {
     let table: UnsafeMutablePointer<UnsafeMutablePointer<Double>>
     /// One instruction's argument pointers.
     let arguments: UnsafeMutablePointer<UnsafePointer<Double>>
+    /// The scratch memory of the instruction running (`Primitive.workspaceCount(_:)`).
+    let workspace: UnsafeMutablePointer<Double>
     private let valueCount: Int
 
     init(_ plan: MemoryPlan) {
@@ -71,12 +73,16 @@ final class Arena: @unchecked Sendable {
             if case let .arena(offset) = location { table[i] = storage + offset }
         }
         arguments = .allocate(capacity: Swift.max(1, plan.maximumArity))
+        workspace = UnsafeMutableRawPointer.allocate(
+            byteCount: Swift.max(1, plan.workspaceCount) * MemoryLayout<Double>.stride, alignment: 64
+        ).bindMemory(to: Double.self, capacity: Swift.max(1, plan.workspaceCount))
     }
 
     deinit {
         storage.deallocate()
         table.deallocate()
         arguments.deallocate()
+        workspace.deallocate()
     }
 
     /// Points the table at this call's arguments and outputs, runs every instruction into its buffer,
@@ -95,13 +101,20 @@ final class Arena: @unchecked Sendable {
         }
         for i in 0..<valueCount {
             guard case let .apply(op, argumentValues, argumentShapes) = plan.steps[i] else { continue }
-            for (k, value) in argumentValues.enumerated() { arguments[k] = UnsafePointer(table[value]) }
+            var k = 0
+            while k < argumentValues.count {
+                arguments[k] = UnsafePointer(table[argumentValues[k]])
+                k += 1
+            }
             op.evaluate(PrimitiveBuffers(
                 inputs: UnsafeBufferPointer(start: arguments, count: argumentValues.count), inputShapes: argumentShapes,
-                output: table[i], outputShape: plan.shapes[i]))
+                output: table[i], outputShape: plan.shapes[i], workspace: workspace))
         }
-        for (output, value) in plan.copiedOutputs {
-            outputs[output].update(from: table[value], count: plan.shapes[value].reduce(1, *))
+        var copy = 0
+        while copy < plan.copiedOutputs.count {
+            let (output, value) = plan.copiedOutputs[copy]
+            copy += 1
+            outputs[output].update(from: table[value], count: elementCount(plan.shapes[value]))
         }
     }
 }

@@ -48,6 +48,8 @@ struct MemoryPlan: Sendable {
     let arenaSize: Int
     /// The largest number of inputs of one instruction.
     let maximumArity: Int
+    /// The largest scratch memory of one instruction (`Primitive.workspaceCount(_:)`), in doubles.
+    let workspaceCount: Int
 
     /// Doubles per slot granule (one 64-byte cache line).
     static let granule = 8
@@ -62,13 +64,14 @@ struct MemoryPlan: Sendable {
         var root = Array(0..<count)
         var firstOutput = [Int: Int]()
         for (k, value) in program.outputs.enumerated() where firstOutput[value] == nil { firstOutput[value] = k }
-        var maximumArity = 0
+        var maximumArity = 0, workspaceCount = 0
         for (i, instruction) in instructions.enumerated() {
             switch instruction.operation {
             case let .input(k): locations[i] = .input(k)
             case .constant: break
             case let .apply(op, arguments):
                 maximumArity = Swift.max(maximumArity, arguments.count)
+                workspaceCount = Swift.max(workspaceCount, op.workspaceCount(arguments.map { instructions[$0].shape }))
                 if op.aliasesFirstInput && arguments.count == 1 {
                     root[i] = root[arguments[0]]
                     locations[i] = .alias(arguments[0])
@@ -138,5 +141,6 @@ struct MemoryPlan: Sendable {
         self.copiedOutputs = copiedOutputs
         self.arenaSize = offset
         self.maximumArity = maximumArity
+        self.workspaceCount = workspaceCount
     }
 }

@@ -44,6 +44,9 @@ public protocol Primitive: Hashable, Sendable {
     /// Whether the output is the first input's elements unchanged (a reshape): a compiled program then
     /// gives the output the input's buffer instead of running the op. Default `false`.
     var aliasesFirstInput: Bool { get }
+    /// The doubles of scratch memory `evaluate(_:)` needs for inputs of `inputShapes` (handed to it as
+    /// `buffers.workspace`, part of the program's arena). Default 0.
+    func workspaceCount(_ inputShapes: [[Int]]) -> Int
 }
 
 /// The buffers of one application of a primitive inside a compiled program: the inputs' elements
@@ -58,28 +61,44 @@ public struct PrimitiveBuffers {
     public let output: UnsafeMutablePointer<Double>
     /// The shape of the output.
     public let outputShape: [Int]
+    /// Scratch memory of at least `workspaceCount(inputShapes)` doubles, uninitialised.
+    public let workspace: UnsafeMutablePointer<Double>
 
     /// The buffers of one application (the executor builds them; public so user primitives can be tested).
     public init(
         inputs: UnsafeBufferPointer<UnsafePointer<Double>>, inputShapes: [[Int]], output: UnsafeMutablePointer<Double>,
-        outputShape: [Int]
+        outputShape: [Int], workspace: UnsafeMutablePointer<Double>
     ) {
         self.inputs = inputs
         self.inputShapes = inputShapes
         self.output = output
         self.outputShape = outputShape
+        self.workspace = workspace
     }
 
     /// The elements of input `k`.
     public func input(_ k: Int) -> UnsafeBufferPointer<Double> {
-        UnsafeBufferPointer(start: inputs[k], count: inputShapes[k].reduce(1, *))
+        UnsafeBufferPointer(start: inputs[k], count: elementCount(inputShapes[k]))
     }
 
     /// The number of elements of input `k`.
-    public func inputCount(_ k: Int) -> Int { inputShapes[k].reduce(1, *) }
+    public func inputCount(_ k: Int) -> Int { elementCount(inputShapes[k]) }
 
     /// The number of output elements.
-    public var outputCount: Int { outputShape.reduce(1, *) }
+    public var outputCount: Int { elementCount(outputShape) }
+}
+
+/// The product of `shape[axes]` (all axes by default): the element count of a shape, or of some of its
+/// axes. A plain loop, so the executor's per-call path calls no generic sequence algorithm (those
+/// allocate in unoptimized builds).
+func elementCount(_ shape: [Int], axes: Range<Int>? = nil) -> Int {
+    var product = 1, axis = axes?.lowerBound ?? 0
+    let end = axes?.upperBound ?? shape.count
+    while axis < end {
+        product *= shape[axis]
+        axis += 1
+    }
+    return product
 }
 
 /// A primitive of one input, with its rules written without input indices.
@@ -158,6 +177,9 @@ extension Primitive {
 
     /// Not an alias by default.
     public var aliasesFirstInput: Bool { false }
+
+    /// No scratch memory by default.
+    public func workspaceCount(_ inputShapes: [[Int]]) -> Int { 0 }
 
     /// Copies the inputs into constant tensors, runs `value(_:)` and copies its result into the output
     /// buffer: the allocating fallback of `evaluate(_:)` (also what an op's own `evaluate` calls for the
