@@ -81,7 +81,7 @@ public struct Reshape: UnaryPrimitive {
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Tensor(shape: shape, scalars: x.scalars, trace: nil) }
     /// A compiled program gives the output the input's buffer.
-    public var aliasesFirstInput: Bool { true }
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? { 0 }
     public func evaluate(_ buffers: PrimitiveBuffers) {
         let x = buffers.input(0)
         if let base = x.baseAddress { buffers.output.update(from: base, count: x.count) }
@@ -104,6 +104,13 @@ public struct Slice: UnaryPrimitive {
         return shape
     }
     public func value(_ x: Tensor) -> Tensor { ShapeKernel.slice(x, axis: axis, range) }
+    /// A slice is contiguous when every axis before `axis` has extent 1: a compiled program then points
+    /// into the input at the slice's first element.
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? {
+        let shape = inputShapes[0]
+        guard elementCount(shape, axes: 0..<axis) == 1 else { return nil }
+        return range.lowerBound * elementCount(shape, axes: (axis + 1)..<shape.count)
+    }
     public func evaluate(_ buffers: PrimitiveBuffers) {
         ShapeKernel.copy(buffers.input(0), buffers.inputShapes[0], axis: axis, range, into: buffers.output, at: 0, of: buffers.outputShape[axis])
     }

@@ -95,7 +95,7 @@ final class Arena: @unchecked Sendable {
             switch plan.locations[i] {
             case let .input(k): table[i] = UnsafeMutablePointer(mutating: inputs[k])
             case let .output(k): table[i] = outputs[k]
-            case let .alias(value): table[i] = table[value]
+            case let .alias(value, offset): table[i] = table[value] + offset
             case .arena: break
             }
         }

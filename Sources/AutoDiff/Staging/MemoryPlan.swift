@@ -3,8 +3,8 @@
 
 /// Where each value of a program lives during a run, and how large one arena is.
 ///
-/// - Inputs are read in place from the caller's tensors; reshapes (`aliasesFirstInput`) share their
-///   input's buffer; the first occurrence of each computed output is written straight into the
+/// - Inputs are read in place from the caller's tensors; reshapes and leading slices (`aliasOffset`)
+///   point into their input's buffer; the first occurrence of each computed output is written straight into the
 ///   caller's output buffer.
 /// - Constants are copied once into their own region of each arena, never reused.
 /// - Every other value gets a slot of the arena by liveness: slots are assigned in program order, a
@@ -22,8 +22,8 @@ struct MemoryPlan: Sendable {
         case output(Int)
         /// This many doubles from the start of the arena.
         case arena(Int)
-        /// The same buffer as this earlier value (a reshape).
-        case alias(Int)
+        /// Inside the buffer of this earlier value, from this element on (a reshape, a leading slice).
+        case alias(Int, offset: Int)
     }
 
     /// One instruction as the executor runs it.
@@ -72,9 +72,9 @@ struct MemoryPlan: Sendable {
             case let .apply(op, arguments):
                 maximumArity = Swift.max(maximumArity, arguments.count)
                 workspaceCount = Swift.max(workspaceCount, op.workspaceCount(arguments.map { instructions[$0].shape }))
-                if op.aliasesFirstInput && arguments.count == 1 {
+                if arguments.count == 1, let offset = op.aliasOffset([instructions[arguments[0]].shape]) {
                     root[i] = root[arguments[0]]
-                    locations[i] = .alias(arguments[0])
+                    locations[i] = .alias(arguments[0], offset: offset)
                 } else {
                     if let k = firstOutput[i] { locations[i] = .output(k) }
                     steps[i] = .apply(op, arguments: arguments, argumentShapes: arguments.map { instructions[$0].shape })

@@ -41,9 +41,10 @@ public protocol Primitive: Hashable, Sendable {
     /// the inputs into tensors, calls `value(_:)` and copies the result: correct for every op, but it
     /// allocates; the built-in ops that matter write straight into the buffer.
     func evaluate(_ buffers: PrimitiveBuffers)
-    /// Whether the output is the first input's elements unchanged (a reshape): a compiled program then
-    /// gives the output the input's buffer instead of running the op. Default `false`.
-    var aliasesFirstInput: Bool { get }
+    /// When the output is a contiguous run of the first input's elements (a reshape, a slice of the
+    /// outermost axis), the offset of its first element: a compiled program then points the output into
+    /// the input's buffer instead of running the op. Default `nil` (the op writes its own buffer).
+    func aliasOffset(_ inputShapes: [[Int]]) -> Int?
     /// The doubles of scratch memory `evaluate(_:)` needs for inputs of `inputShapes` (handed to it as
     /// `buffers.workspace`, part of the program's arena). Default 0.
     func workspaceCount(_ inputShapes: [[Int]]) -> Int
@@ -176,7 +177,7 @@ extension Primitive {
     public func evaluate(_ buffers: PrimitiveBuffers) { evaluateThroughValue(buffers) }
 
     /// Not an alias by default.
-    public var aliasesFirstInput: Bool { false }
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? { nil }
 
     /// No scratch memory by default.
     public func workspaceCount(_ inputShapes: [[Int]]) -> Int { 0 }
