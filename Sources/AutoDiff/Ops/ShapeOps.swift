@@ -132,9 +132,14 @@ public struct Embed: UnaryPrimitive {
     public var name: String { "embed" }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { ShapeKernel.embed(x, in: shape, axis: axis, at: start) }
+    /// Zeros around the input's place and the input copied into it (each output element written once).
     public func evaluate(_ buffers: PrimitiveBuffers) {
-        buffers.output.update(repeating: 0, count: buffers.outputCount)
-        let x = buffers.inputShapes[0]
+        let x = buffers.inputShapes[0], inner = elementCount(shape, axes: (axis + 1)..<shape.count)
+        let before = start * inner, after = (shape[axis] - start - x[axis]) * inner, width = shape[axis] * inner
+        for o in 0..<elementCount(shape, axes: 0..<axis) {
+            (buffers.output + o * width).update(repeating: 0, count: before)
+            (buffers.output + (o + 1) * width - after).update(repeating: 0, count: after)
+        }
         ShapeKernel.copy(buffers.input(0), x, axis: axis, 0..<x[axis], into: buffers.output, at: start, of: shape[axis])
     }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.embedded(in: shape, alongAxis: axis, at: start) }

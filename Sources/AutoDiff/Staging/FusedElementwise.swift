@@ -122,33 +122,33 @@ public struct FusedElementwise: Primitive {
         }
     }
 
-    /// `y[i] = op(a[i])` or `op(a[i], b[i])` for `i < count`, with the scalar functions of the
-    /// primitives (`b` is ignored by one-operand ops).
+    /// `y[i] = op(a[i])` or `op(a[i], b[i])` for `i < count`, by the same kernel the op's primitive runs
+    /// (the C arithmetic kernels, the vector transcendental functions, the ops' own loops), so a fused
+    /// tree gives the bits of the unfused ops (`b` is ignored by one-operand ops).
     static func run(
         _ op: ScalarOp, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
         _ count: Int
     ) {
-        @inline(__always) func map(_ f: (Double) -> Double) { for i in 0..<count { y[i] = f(a[i]) } }
-        @inline(__always) func zip(_ f: (Double, Double) -> Double) { for i in 0..<count { y[i] = f(a[i], b[i]) } }
+        let x = UnsafeBufferPointer(start: a, count: count)
         switch op {
-        case .add: zip(+)
-        case .subtract: zip(-)
-        case .multiply: zip(*)
-        case .divide: zip(/)
-        case .negate: map { -$0 }
-        case .exp: map { Foundation.exp($0) }
-        case .log: map { Foundation.log($0) }
-        case .sqrt: map { $0.squareRoot() }
-        case let .pow(p): map { Foundation.pow($0, p) }
-        case .tanh: VectorMath.tanh(UnsafeBufferPointer(start: a, count: count), y)
-        case .sigmoid: map(Scalar.sigmoid)
-        case .softplus: map(Scalar.softplus)
-        case .relu: map { Swift.max($0, 0) }
-        case .sin: map { Foundation.sin($0) }
-        case .cos: map { Foundation.cos($0) }
-        case .abs: map { Swift.abs($0) }
-        case .sign: map(Scalar.sign)
-        case .step: map { $0 > 0 ? 1 : 0 }
+        case .add: ArithmeticKernel.add(count, a, 1, b, 1, y)
+        case .subtract: ArithmeticKernel.subtract(count, a, 1, b, 1, y)
+        case .multiply: ArithmeticKernel.multiply(count, a, 1, b, 1, y)
+        case .divide: ArithmeticKernel.divide(count, a, 1, b, 1, y)
+        case .negate: VectorMath.negate(x, y)
+        case .exp: VectorMath.exp(x, y)
+        case .log: VectorMath.log(x, y)
+        case .sqrt: Sqrt.kernel(x, y)
+        case let .pow(p): PowConstant(exponent: p).kernel(x, y)
+        case .tanh: VectorMath.tanh(x, y)
+        case .sigmoid: VectorMath.sigmoid(x, y)
+        case .softplus: VectorMath.softplus(x, y)
+        case .relu: Relu.kernel(x, y)
+        case .sin: Sin.kernel(x, y)
+        case .cos: Cos.kernel(x, y)
+        case .abs: Abs.kernel(x, y)
+        case .sign: PiecewiseConstant.sign.kernel(x, y)
+        case .step: PiecewiseConstant.step.kernel(x, y)
         }
     }
 
