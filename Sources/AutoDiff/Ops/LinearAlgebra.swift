@@ -60,7 +60,9 @@ public struct Matmul: BinaryPrimitive {
     public func evaluate(_ buffers: PrimitiveBuffers) {
         multiply(buffers.inputs[0], buffers.inputShapes[0], buffers.inputs[1], buffers.inputShapes[1], into: buffers.output)
     }
-    /// `c = op(a) op(b)` by the GEMM kernel with the transposes folded into the call (overwrites `c`).
+    /// `c = op(a) op(b)` by the GEMM kernel with the transposes folded into the call (overwrites `c`); an
+    /// outer product (`k = 1`, as in the VJP of a matrix-vector product) is one scaled copy of `b` per
+    /// row instead (the same products `aᵢ bⱼ`, without the GEMM's packing).
     private func multiply(
         _ a: UnsafePointer<Double>?, _ aShape: [Int], _ b: UnsafePointer<Double>?, _ bShape: [Int],
         into c: UnsafeMutablePointer<Double>?
@@ -69,6 +71,10 @@ public struct Matmul: BinaryPrimitive {
         let n = transposeB ? bShape[0] : bShape[1]
         guard m > 0 && n > 0, let c else { return }
         guard k > 0, let a, let b else { return c.update(repeating: 0, count: m * n) }
+        if k == 1 {
+            for i in 0..<m { ArithmeticKernel.multiply(n, a + i, 0, b, 1, c + i * n) }
+            return
+        }
         MatmulKernel.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
     }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
