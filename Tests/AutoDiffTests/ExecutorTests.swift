@@ -41,7 +41,9 @@ final class ExecutorTests: XCTestCase {
                  directions: [OpGradcheckTests.input([4, 5], offset: 3), OpGradcheckTests.input([5, 3], offset: 4)]) { xs in
                 let product = matmul(xs[0].transposed.transposed, xs[1]) + xs[1].sum(alongAxis: 0)
                 let joined = concatenate([product, xs[0].transposed.slice(alongAxis: 1, 0..<3)], alongAxis: 0)
+                let columns = (xs[0] * xs[0]).mean(alongAxis: 1).expandingShape(at: 1)  // [4, 1]: column sums, column broadcasts
                 return (joined.logSumExp(alongAxis: 1) * pow(joined.mean(alongAxis: 0).sum() + 3, 1.5)).sum()
+                    + (columns * xs[0]).sum()
             },
         ]
         for n in [50, 100_000] {

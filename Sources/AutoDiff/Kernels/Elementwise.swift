@@ -129,17 +129,38 @@ enum Elementwise {
     }
 
     /// Copies `x` (of `xShape`) to every row of `out` (`total` elements of `shape`) when `xShape`,
-    /// without its leading ones, is a suffix of `shape`; `false` (nothing written) otherwise.
+    /// without its leading ones, is a suffix of `shape`, or each element of `x` along the trailing axes
+    /// when `x` is a column of `shape`; `false` (nothing written) otherwise.
     private static func broadcastRows(
         _ x: UnsafeBufferPointer<Double>, to out: UnsafeMutablePointer<Double>, _ total: Int, _ shape: [Int], _ xShape: [Int]
     ) -> Bool {
-        guard x.count > 0, shape.hasSuffix(xShape, ignoringLeadingOnes: true), let source = x.baseAddress else { return x.count == 0 && total == 0 }
-        var start = 0
-        while start < total {
-            (out + start).update(from: source, count: x.count)
-            start += x.count
+        guard x.count > 0, let source = x.baseAddress else { return x.count == 0 && total == 0 }
+        if shape.hasSuffix(xShape, ignoringLeadingOnes: true) {
+            var start = 0
+            while start < total {
+                (out + start).update(from: source, count: x.count)
+                start += x.count
+            }
+            return true
         }
+        // A column: each element repeated along the trailing axes where x has extent 1.
+        guard let inner = trailingOnesExtent(of: xShape, in: shape) else { return false }
+        for o in 0..<x.count { (out + o * inner).update(repeating: source[o], count: inner) }
         return true
+    }
+
+    /// When `reduced` equals `shape` on its leading axes and is 1 on all the others (a column of
+    /// `shape`), the element count of those trailing axes of `shape`; nil otherwise.
+    private static func trailingOnesExtent(of reduced: [Int], in shape: [Int]) -> Int? {
+        guard reduced.count == shape.count else { return nil }
+        var kept = 0
+        while kept < shape.count && reduced[kept] == shape[kept] { kept += 1 }
+        var axis = kept
+        while axis < shape.count {
+            if reduced[axis] != 1 { return nil }
+            axis += 1
+        }
+        return elementCount(shape, axes: kept..<shape.count)
     }
 
     /// The sum of `x` over the axes along which `shape` was broadcast to `x.shape`: the adjoint of
@@ -167,9 +188,10 @@ enum Elementwise {
         if !sumRows(buffers.input(0), into: buffers.output, n, buffers.outputShape, buffers.inputShapes[0]) { fallback(buffers) }
     }
 
-    /// Adds into the zeroed `out` (`total` elements of `shape`) the sum of all of `x` (when `total` is 1)
-    /// or of its rows (when `shape` without its leading ones is a suffix of `xShape`), in row order;
-    /// `false` (nothing written) for any other reduction.
+    /// Adds into the zeroed `out` (`total` elements of `shape`) the sum of all of `x` (when `total` is 1),
+    /// of its rows (when `shape` without its leading ones is a suffix of `xShape`, in row order) or of
+    /// each column run (when `shape` is a column of `xShape`, in element order: the order of the general
+    /// strided loop); `false` (nothing written) for any other reduction.
     private static func sumRows(
         _ x: UnsafeBufferPointer<Double>, into out: UnsafeMutablePointer<Double>, _ total: Int, _ shape: [Int], _ xShape: [Int]
     ) -> Bool {
@@ -178,12 +200,17 @@ enum Elementwise {
             out[0] = MatmulKernel.sum(x.count, source)
             return true
         }
-        guard xShape.hasSuffix(shape, ignoringLeadingOnes: true) else { return false }
-        var start = 0
-        while start < x.count {
-            for j in 0..<total { out[j] += source[start + j] }
-            start += total
+        if xShape.hasSuffix(shape, ignoringLeadingOnes: true) {
+            var start = 0
+            while start < x.count {
+                for j in 0..<total { out[j] += source[start + j] }
+                start += total
+            }
+            return true
         }
+        // A column: each run of trailing elements summed in order.
+        guard let inner = trailingOnesExtent(of: shape, in: xShape) else { return false }
+        for o in 0..<total { for j in 0..<inner { out[o] += source[o * inner + j] } }
         return true
     }
 
