@@ -61,9 +61,11 @@ public struct FusedElementwise: Primitive {
     /// costs more than the split saves).
     static let parallelCount = 1 << 15
 
-    /// How many pieces the blocks of `count` elements are cut into: one per core for large trees.
+    /// How many pieces the blocks of `count` elements are cut into for large trees: four per core (of
+    /// at least 16 blocks each), handed out to the cores as they come free, so a core that the system
+    /// takes away mid-call delays one small piece rather than half of the tree.
     static func pieces(_ count: Int) -> Int {
-        count >= parallelCount ? Swift.max(1, Swift.min(MatmulKernel.cores, count / blockSize)) : 1
+        count >= parallelCount ? Swift.max(1, Swift.min(4 * MatmulKernel.cores, count / (16 * blockSize))) : 1
     }
 
     /// Registers per piece (one block per step and per input), the block totals of a fused sum after them.
@@ -74,8 +76,8 @@ public struct FusedElementwise: Primitive {
     }
 
     /// One pass over blocks of `blockSize` elements: every step over the block into a register (the
-    /// last into the output), or the block's total for a fused sum. Large trees cut the blocks into one
-    /// contiguous run per core (`pieces`), each with its own registers; every element goes through the
+    /// last into the output), or the block's total for a fused sum. Large trees cut the blocks into
+    /// contiguous runs (`pieces`, several per core), each with its own registers; every element goes through the
     /// same steps whatever the split, and a fused sum adds the block totals in block order afterwards,
     /// so the result does not depend on the number of cores.
     public func evaluate(_ buffers: PrimitiveBuffers) {
