@@ -1,5 +1,3 @@
-import Foundation
-
 /// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
 /// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
@@ -77,9 +75,9 @@ public struct FusedElementwise: Primitive {
 
     /// One pass over blocks of `blockSize` elements: every step over the block into a register (the
     /// last into the output), or the block's total for a fused sum. Large trees cut the blocks into
-    /// contiguous runs (`pieces`, several per core), each with its own registers; every element goes through the
-    /// same steps whatever the split, and a fused sum adds the block totals in block order afterwards,
-    /// so the result does not depend on the number of cores.
+    /// contiguous runs (`pieces`, several per core), each with its own registers; every element goes
+    /// through the same steps whatever the split, and a fused sum adds the block totals in block order
+    /// afterwards, so the result does not depend on the number of cores.
     public func evaluate(_ buffers: PrimitiveBuffers) {
         let n = elementCount(shape), block = Swift.min(Self.blockSize, n)
         guard n > 0 else {
