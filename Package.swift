@@ -24,7 +24,9 @@ let package = Package(
         .executableTarget(name: "maml", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions", "MetaLearningSupport"], path: "Examples/MAML"),
         .executableTarget(name: "release-checks", dependencies: ["Bilevel"], path: "Tests/ReleaseChecks"),
         .executableTarget(name: "fewshot", dependencies: ["AutoDiff", "Bilevel", "CommandLineOptions", "MetaLearningSupport"], path: "Examples/FewShot"),
-        .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads"]),
+        // Test support: counts heap allocations (Linux/glibc) for the executor's zero-allocation tests.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "AutoDiffTests", dependencies: ["AutoDiff", "Workloads", "AllocationCounter"]),
         .testTarget(name: "BilevelTests", dependencies: ["AutoDiff", "Bilevel", "Workloads", "CommandLineOptions"]),
         .testTarget(name: "PublicAPITests", dependencies: ["AutoDiff", "Bilevel"]),
     ],

@@ -19,6 +19,18 @@ final class EngineGuideSnippetTests: XCTestCase {
         XCTAssertTrue(hvpProgram.swiftSource(functionName: "sinHVP").contains("func sinHVP(_ v0: Tensor, _ v1: Tensor) -> Tensor {"))
     }
 
+    /// The guide's snippet of "Executor and memory plan": a loop of HVPs into caller-owned results.
+    func testGuideExecutorSnippet() {
+        let hvpProgram = stage(shape: [1000]) { x in (x * x * x).sum() }.hvp(mode: .forwardOverReverse).optimized()
+        let x = Tensor(shape: [1000]) { i in 0.001 * Double(i) }, v = Tensor(ones: [1000])
+        var results = [Tensor]()                             // the first call fills it with tensors of the output shapes
+        for _ in 0..<50 {
+            hvpProgram.outputs(at: [x, v], into: &results)   // steady state: no heap allocation
+        }
+        let hv = results[0]                                  // 6 x ⊙ v
+        XCTAssertTrue(hv.isApproximatelyEqual(to: 6 * x * v, tolerance: 1e-13))
+    }
+
     /// The guide's model-ops example, verbatim; its value and a directional derivative checked
     /// against a direct evaluation and a central difference.
     func testGuideModelOpsExample() {

@@ -43,26 +43,52 @@ extension Elementwise {
     static func zip(_ a: Tensor, _ b: Tensor, op: String, kernel: ArithmeticKernel) -> Tensor {
         let shape = a.shape == b.shape ? a.shape : require(try Shapes.broadcast(a.shape, b.shape, op: op))
         let n = shape.reduce(1, *)
-        func isRow(_ x: Tensor) -> Bool { x.count > 1 && x.count < n && shape.hasSuffix(x.shape) }
-        func direct(_ x: Tensor) -> Bool { x.count == n || x.count == 1 || isRow(x) }
-        let left = direct(a) && !(isRow(a) && isRow(b)) ? a : broadcast(a, to: shape)
-        let right = direct(b) ? b : broadcast(b, to: shape)
-        let rowLength = isRow(left) ? left.count : (isRow(right) ? right.count : n)
+        if n == 0 { return Tensor(shape: shape, scalars: [], trace: nil) }
+        let left = zipsDirectly(a.count, a.shape, b.count, b.shape, shape) ? a : broadcast(a, to: shape)
+        let right = zipsDirectly(b.count, b.shape, 1, [], shape) ? b : broadcast(b, to: shape)
         let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
             left.scalars.withUnsafeBufferPointer { pa in
                 right.scalars.withUnsafeBufferPointer { pb in
-                    let aStep = left.count == 1 ? 0 : 1, bStep = right.count == 1 ? 0 : 1
-                    var start = 0
-                    while start < n {
-                        let aOffset = left.count == n ? start : 0, bOffset = right.count == n ? start : 0
-                        kernel(rowLength, pa.baseAddress! + aOffset, aStep, pb.baseAddress! + bOffset, bStep,
-                               buffer.baseAddress! + start)
-                        start += rowLength
-                    }
+                    zip(kernel, pa.baseAddress!, left.count, pb.baseAddress!, right.count, buffer.baseAddress!, n)
                 }
             }
             initialized = n
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// The buffer-level `a ∘ b` of a binary arithmetic primitive (`Primitive.evaluate(_:)`): the C
+    /// kernel straight into the output when both operands enter directly, else `fallback` (an operand
+    /// broadcast along a middle axis).
+    static func zip(_ kernel: ArithmeticKernel, _ buffers: PrimitiveBuffers, fallback: (PrimitiveBuffers) -> Void) {
+        let n = buffers.outputCount, aCount = buffers.inputCount(0), bCount = buffers.inputCount(1)
+        guard n > 0 else { return }
+        guard zipsDirectly(aCount, buffers.inputShapes[0], bCount, buffers.inputShapes[1], buffers.outputShape),
+            zipsDirectly(bCount, buffers.inputShapes[1], 1, [], buffers.outputShape)
+        else { return fallback(buffers) }
+        zip(kernel, buffers.inputs[0], aCount, buffers.inputs[1], bCount, buffers.output, n)
+    }
+
+    /// Whether an operand of `count` elements and `shape` enters the kernel without an explicit
+    /// broadcast to `result`: whole, a scalar, or a row (trailing axes) — unless the other operand is a
+    /// row too (then this one, the first, is broadcast).
+    private static func zipsDirectly(_ count: Int, _ shape: [Int], _ otherCount: Int, _ otherShape: [Int], _ result: [Int]) -> Bool {
+        let n = elementCount(result)
+        func isRow(_ count: Int, _ shape: [Int]) -> Bool { count > 1 && count < n && result.hasSuffix(shape) }
+        return (count == n || count == 1 || isRow(count, shape)) && !(isRow(count, shape) && isRow(otherCount, otherShape))
+    }
+
+    /// `out[i] = a ∘ b` over `n` elements, each operand of `n` elements, one, or a row of the trailing axes.
+    private static func zip(
+        _ kernel: ArithmeticKernel, _ a: UnsafePointer<Double>, _ aCount: Int, _ b: UnsafePointer<Double>, _ bCount: Int,
+        _ out: UnsafeMutablePointer<Double>, _ n: Int
+    ) {
+        let aStep = aCount == 1 ? 0 : 1, bStep = bCount == 1 ? 0 : 1
+        let rowLength = aCount > 1 && aCount < n ? aCount : (bCount > 1 && bCount < n ? bCount : n)
+        var start = 0
+        while start < n {
+            kernel(rowLength, a + (aCount == n ? start : 0), aStep, b + (bCount == n ? start : 0), bStep, out + start)
+            start += rowLength
+        }
     }
 }

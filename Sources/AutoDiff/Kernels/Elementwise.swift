@@ -108,14 +108,59 @@ enum Elementwise {
         if x.shape == shape { return x.detached }
         let total = shape.reduce(1, *)
         if x.count == 1 { return Tensor(shape: shape, scalars: Array(repeating: x.scalars[0], count: total), trace: nil) }
-        let strides = Shapes.broadcastStrides(of: x.shape, to: shape)
         var out = [Double](repeating: 0, count: total)
         x.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                forEachIndex(shape: shape, strides: strides) { flat, source in dst[flat] = src[source] }
+                if !broadcastRows(src, to: dst.baseAddress!, total, shape, x.shape) {
+                    let strides = Shapes.broadcastStrides(of: x.shape, to: shape)
+                    forEachIndex(shape: shape, strides: strides) { flat, source in dst[flat] = src[source] }
+                }
             }
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// `Broadcast.evaluate`: the input repeated into the output buffer when it is one element or a row
+    /// of the trailing axes (a copy per row), else `fallback`.
+    static func broadcast(_ buffers: PrimitiveBuffers, fallback: (PrimitiveBuffers) -> Void) {
+        let x = buffers.input(0), n = buffers.outputCount
+        if x.count == 1 { return buffers.output.update(repeating: x[0], count: n) }
+        if !broadcastRows(x, to: buffers.output, n, buffers.outputShape, buffers.inputShapes[0]) { fallback(buffers) }
+    }
+
+    /// Copies `x` (of `xShape`) to every row of `out` (`total` elements of `shape`) when `xShape`,
+    /// without its leading ones, is a suffix of `shape`, or each element of `x` along the trailing axes
+    /// when `x` is a column of `shape`; `false` (nothing written) otherwise.
+    private static func broadcastRows(
+        _ x: UnsafeBufferPointer<Double>, to out: UnsafeMutablePointer<Double>, _ total: Int, _ shape: [Int], _ xShape: [Int]
+    ) -> Bool {
+        guard x.count > 0, let source = x.baseAddress else { return x.count == 0 && total == 0 }
+        if shape.hasSuffix(xShape, ignoringLeadingOnes: true) {
+            var start = 0
+            while start < total {
+                (out + start).update(from: source, count: x.count)
+                start += x.count
+            }
+            return true
+        }
+        // A column: each element repeated along the trailing axes where x has extent 1.
+        guard let inner = trailingOnesExtent(of: xShape, in: shape) else { return false }
+        for o in 0..<x.count { (out + o * inner).update(repeating: source[o], count: inner) }
+        return true
+    }
+
+    /// When `reduced` equals `shape` on its leading axes and is 1 on all the others (a column of
+    /// `shape`), the element count of those trailing axes of `shape`; nil otherwise.
+    private static func trailingOnesExtent(of reduced: [Int], in shape: [Int]) -> Int? {
+        guard reduced.count == shape.count else { return nil }
+        var kept = 0
+        while kept < shape.count && reduced[kept] == shape[kept] { kept += 1 }
+        var axis = kept
+        while axis < shape.count {
+            if reduced[axis] != 1 { return nil }
+            axis += 1
+        }
+        return elementCount(shape, axes: kept..<shape.count)
     }
 
     /// The sum of `x` over the axes along which `shape` was broadcast to `x.shape`: the adjoint of
@@ -124,27 +169,56 @@ enum Elementwise {
         if x.shape == shape { return x.detached }
         let total = shape.reduce(1, *)
         var out = [Double](repeating: 0, count: total)
-        if total == 1 {
-            out[0] = x.scalars.withUnsafeBufferPointer { src in src.isEmpty ? 0 : MatmulKernel.sum(src.count, src.baseAddress!) }
-        } else if x.shape.hasSuffix(shape) {
-            x.scalars.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    var start = 0
-                    while start < src.count {
-                        for j in 0..<total { dst[j] += src[start + j] }
-                        start += total
-                    }
-                }
-            }
-        } else {
-            let strides = Shapes.broadcastStrides(of: shape, to: x.shape)
-            x.scalars.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
+        x.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                if !sumRows(src, into: dst.baseAddress!, total, shape, x.shape) {
+                    let strides = Shapes.broadcastStrides(of: shape, to: x.shape)
                     forEachIndex(shape: x.shape, strides: strides) { flat, target in dst[target] += src[flat] }
                 }
             }
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// `SumToShape.evaluate`: the total, or the sum of the rows, written into the output buffer; any
+    /// other reduction through `fallback`.
+    static func sumToShape(_ buffers: PrimitiveBuffers, fallback: (PrimitiveBuffers) -> Void) {
+        let n = buffers.outputCount
+        buffers.output.update(repeating: 0, count: n)
+        if !sumRows(buffers.input(0), into: buffers.output, n, buffers.outputShape, buffers.inputShapes[0]) { fallback(buffers) }
+    }
+
+    /// Adds into the zeroed `out` (`total` elements of `shape`) the sum of all of `x` (when `total` is 1),
+    /// of its rows (when `shape` without its leading ones is a suffix of `xShape`, in row order) or of
+    /// each column run (when `shape` is a column of `xShape`, in element order: the order of the general
+    /// strided loop); `false` (nothing written) for any other reduction.
+    private static func sumRows(
+        _ x: UnsafeBufferPointer<Double>, into out: UnsafeMutablePointer<Double>, _ total: Int, _ shape: [Int], _ xShape: [Int]
+    ) -> Bool {
+        guard let source = x.baseAddress else { return true }
+        if total == 1 {
+            out[0] = MatmulKernel.sum(x.count, source)
+            return true
+        }
+        if xShape.hasSuffix(shape, ignoringLeadingOnes: true) {
+            var start = 0
+            while start < x.count {
+                for j in 0..<total { out[j] += source[start + j] }
+                start += total
+            }
+            return true
+        }
+        // A column: each run of trailing elements summed in order.
+        guard let inner = trailingOnesExtent(of: shape, in: xShape) else { return false }
+        for o in 0..<total { for j in 0..<inner { out[o] += source[o * inner + j] } }
+        return true
+    }
+
+    /// `f` applied to every element of the input into the output buffer (a one-input element-wise
+    /// primitive's `evaluate`).
+    static func map(_ buffers: PrimitiveBuffers, kernel: (UnsafeBufferPointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
+        let x = buffers.input(0)
+        if x.count > 0 { kernel(x, buffers.output) }
     }
 
     /// Visits every multi-index of `shape` in row-major order, passing its flat index and the offset
@@ -180,8 +254,18 @@ enum Elementwise {
 }
 
 extension Array where Element == Int {
-    /// Whether `suffix` equals the trailing elements of `self`.
-    func hasSuffix(_ suffix: [Int]) -> Bool {
-        suffix.count <= count && Array(self[(count - suffix.count)...]) == suffix
+    /// Whether `suffix` (without its leading ones when `ignoringLeadingOnes`) equals the trailing
+    /// elements of `self`; compared by a plain loop, without a copy.
+    func hasSuffix(_ suffix: [Int], ignoringLeadingOnes: Bool = false) -> Bool {
+        var first = 0
+        while ignoringLeadingOnes && first < suffix.count && suffix[first] == 1 { first += 1 }
+        let length = suffix.count - first
+        guard length <= count else { return false }
+        var k = 0
+        while k < length {
+            if self[count - length + k] != suffix[first + k] { return false }
+            k += 1
+        }
+        return true
     }
 }

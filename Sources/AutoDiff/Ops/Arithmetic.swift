@@ -77,6 +77,7 @@ public struct Broadcast: UnaryPrimitive {
     public var name: String { "broadcast" }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Elementwise.broadcast(x, to: shape) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.broadcast(buffers, fallback: evaluateThroughValue) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.broadcast(to: shape) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.sum(toShape: x.shape) }
     public func swiftSource(_ x: String) -> String { "\(x).broadcast(to: \(shape))" }
@@ -90,6 +91,7 @@ public struct SumToShape: UnaryPrimitive {
     public var name: String { "sumToShape" }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Elementwise.sumToShape(x, shape) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.sumToShape(buffers, fallback: evaluateThroughValue) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.sum(toShape: shape) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.broadcast(to: x.shape) }
     public func swiftSource(_ x: String) -> String { "\(x).sum(toShape: \(shape))" }
@@ -105,6 +107,7 @@ public struct Add: BinaryPrimitive {
     public var name: String { "add" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "+") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "+", +) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.add, buffers, fallback: evaluateThroughValue) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -117,6 +120,7 @@ public struct Subtract: BinaryPrimitive {
     public var name: String { "subtract" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "-") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "-", -) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.subtract, buffers, fallback: evaluateThroughValue) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -129,6 +133,7 @@ public struct Multiply: BinaryPrimitive {
     public var name: String { "multiply" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "*") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "*", *) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.multiply, buffers, fallback: evaluateThroughValue) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a * t }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b).sum(toShape: a.shape) }
@@ -141,6 +146,7 @@ public struct Divide: BinaryPrimitive {
     public var name: String { "divide" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "/") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "/", /) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.divide, buffers, fallback: evaluateThroughValue) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t / b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -(t * y / b) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g / b).sum(toShape: a.shape) }
@@ -152,6 +158,7 @@ public struct Divide: BinaryPrimitive {
 public struct Negate: UnaryPrimitive {
     public var name: String { "negate" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.negate) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.negate) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -g }
     public func swiftSource(_ x: String) -> String { "-\(x)" }

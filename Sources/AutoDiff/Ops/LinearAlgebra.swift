@@ -46,19 +46,36 @@ public struct Matmul: BinaryPrimitive {
         [transposeA ? a[1] : a[0], transposeB ? b[0] : b[1]]
     }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
-        let n = transposeB ? b.shape[0] : b.shape[1]
-        var out = [Double](repeating: 0, count: m * n)
-        a.scalars.withUnsafeBufferPointer { pa in
-            b.scalars.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { pc in
-                    MatmulKernel.gemm(
-                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                        a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+        let shape = outputShape(a.shape, b.shape), count = shape[0] * shape[1]
+        let out = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    multiply(pa.baseAddress, a.shape, pb.baseAddress, b.shape, into: buffer.baseAddress)
                 }
             }
+            initialized = count
         }
-        return Tensor(shape: [m, n], scalars: out, trace: nil)
+        return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        multiply(buffers.inputs[0], buffers.inputShapes[0], buffers.inputs[1], buffers.inputShapes[1], into: buffers.output)
+    }
+    /// `c = op(a) op(b)` by the GEMM kernel with the transposes folded into the call (overwrites `c`); an
+    /// outer product (`k = 1`, as in the VJP of a matrix-vector product) is one scaled copy of `b` per
+    /// row instead (the same products `aᵢ bⱼ`, without the GEMM's packing).
+    private func multiply(
+        _ a: UnsafePointer<Double>?, _ aShape: [Int], _ b: UnsafePointer<Double>?, _ bShape: [Int],
+        into c: UnsafeMutablePointer<Double>?
+    ) {
+        let m = transposeA ? aShape[1] : aShape[0], k = transposeA ? aShape[0] : aShape[1]
+        let n = transposeB ? bShape[0] : bShape[1]
+        guard m > 0 && n > 0, let c else { return }
+        guard k > 0, let a, let b else { return c.update(repeating: 0, count: m * n) }
+        if k == 1 {
+            for i in 0..<m { ArithmeticKernel.multiply(n, a + i, 0, b, 1, c + i * n) }
+            return
+        }
+        MatmulKernel.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
     }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor {
         matmul(t, b, transposeA: transposeA, transposeB: transposeB)
@@ -112,14 +129,18 @@ public struct Transpose: UnaryPrimitive {
     public var name: String { "transpose" }
     public func outputShape(_ x: [Int]) -> [Int] { [x[1], x[0]] }
     public func value(_ x: Tensor) -> Tensor {
-        let rows = x.shape[0], cols = x.shape[1]
-        var out = [Double](repeating: 0, count: x.count)
-        x.scalars.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<rows { for j in 0..<cols { dst[j * rows + i] = src[i * cols + j] } }
-            }
+        let out = [Double](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+            x.scalars.withUnsafeBufferPointer { src in Self.transpose(src, x.shape, into: buffer.baseAddress) }
+            initialized = x.count
         }
-        return Tensor(shape: [cols, rows], scalars: out, trace: nil)
+        return Tensor(shape: [x.shape[1], x.shape[0]], scalars: out, trace: nil)
+    }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Self.transpose(buffers.input(0), buffers.inputShapes[0], into: buffers.output) }
+    /// `dst[j, i] = src[i, j]` for `src` of `shape` `[rows, cols]`.
+    private static func transpose(_ src: UnsafeBufferPointer<Double>, _ shape: [Int], into dst: UnsafeMutablePointer<Double>?) {
+        guard let dst else { return }
+        let rows = shape[0], cols = shape[1]
+        for i in 0..<rows { for j in 0..<cols { dst[j * rows + i] = src[i * cols + j] } }
     }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.transposed }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.transposed }

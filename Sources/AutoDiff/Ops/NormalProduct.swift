@@ -34,20 +34,36 @@ public struct NormalProduct: Primitive {
     }
 
     public func value(_ inputs: [Tensor]) -> Tensor {
-        let a = inputs[0], rows = a.shape[0], columns = a.shape[1]
+        let columns = inputs[0].shape[1]
         let out = [Double](unsafeUninitializedCapacity: columns) { buffer, initialized in
-            a.scalars.withUnsafeBufferPointer { pa in
+            inputs[0].scalars.withUnsafeBufferPointer { pa in
                 inputs[1].scalars.withUnsafeBufferPointer { pv in
-                    func run(_ b: UnsafePointer<Double>?) {
-                        MatmulKernel.normalProduct(
-                            rows: rows, columns: columns, a: pa.baseAddress!, v: pv.baseAddress!, b: b, out: buffer.baseAddress!)
+                    if subtractsTarget {
+                        inputs[2].scalars.withUnsafeBufferPointer { pb in
+                            product(pa.baseAddress, inputs[0].shape, pv.baseAddress, pb.baseAddress, into: buffer.baseAddress)
+                        }
+                    } else {
+                        product(pa.baseAddress, inputs[0].shape, pv.baseAddress, nil, into: buffer.baseAddress)
                     }
-                    if subtractsTarget { inputs[2].scalars.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                 }
             }
             initialized = columns
         }
         return Tensor(shape: [columns], scalars: out, trace: nil)
+    }
+
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        product(buffers.inputs[0], buffers.inputShapes[0], buffers.inputs[1], subtractsTarget ? buffers.inputs[2] : nil, into: buffers.output)
+    }
+
+    /// `out = Aᵀ(A v − b)` (or `AᵀA v` when `b` is nil) by the one-pass kernel, for `a` of `shape` `[n, d]`.
+    private func product(
+        _ a: UnsafePointer<Double>?, _ shape: [Int], _ v: UnsafePointer<Double>?, _ b: UnsafePointer<Double>?,
+        into out: UnsafeMutablePointer<Double>?
+    ) {
+        guard let out, shape[1] > 0 else { return }
+        guard let a, let v, shape[0] > 0 else { return out.update(repeating: 0, count: shape[1]) }
+        MatmulKernel.normalProduct(rows: shape[0], columns: shape[1], a: a, v: v, b: b, out: out)
     }
 
     /// `A v − b` (or `A v`), with differentiable ops.

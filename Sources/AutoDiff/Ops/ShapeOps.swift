@@ -80,6 +80,12 @@ public struct Reshape: UnaryPrimitive {
     public var name: String { "reshape" }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Tensor(shape: shape, scalars: x.scalars, trace: nil) }
+    /// A compiled program gives the output the input's buffer.
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? { 0 }
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        let x = buffers.input(0)
+        if let base = x.baseAddress { buffers.output.update(from: base, count: x.count) }
+    }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.reshaped(to: shape) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g.reshaped(to: x.shape) }
     public func swiftSource(_ x: String) -> String { "\(x).reshaped(to: \(shape))" }
@@ -98,6 +104,16 @@ public struct Slice: UnaryPrimitive {
         return shape
     }
     public func value(_ x: Tensor) -> Tensor { ShapeKernel.slice(x, axis: axis, range) }
+    /// A slice is contiguous when every axis before `axis` has extent 1: a compiled program then points
+    /// into the input at the slice's first element.
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? {
+        let shape = inputShapes[0]
+        guard elementCount(shape, axes: 0..<axis) == 1 else { return nil }
+        return range.lowerBound * elementCount(shape, axes: (axis + 1)..<shape.count)
+    }
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        ShapeKernel.copy(buffers.input(0), buffers.inputShapes[0], axis: axis, range, into: buffers.output, at: 0, of: buffers.outputShape[axis])
+    }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.slice(alongAxis: axis, range) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
         g.embedded(in: x.shape, alongAxis: axis, at: range.lowerBound)
@@ -116,6 +132,16 @@ public struct Embed: UnaryPrimitive {
     public var name: String { "embed" }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { ShapeKernel.embed(x, in: shape, axis: axis, at: start) }
+    /// Zeros around the input's place and the input copied into it (each output element written once).
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        let x = buffers.inputShapes[0], inner = elementCount(shape, axes: (axis + 1)..<shape.count)
+        let before = start * inner, after = (shape[axis] - start - x[axis]) * inner, width = shape[axis] * inner
+        for o in 0..<elementCount(shape, axes: 0..<axis) {
+            (buffers.output + o * width).update(repeating: 0, count: before)
+            (buffers.output + (o + 1) * width - after).update(repeating: 0, count: after)
+        }
+        ShapeKernel.copy(buffers.input(0), x, axis: axis, 0..<x[axis], into: buffers.output, at: start, of: shape[axis])
+    }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t.embedded(in: shape, alongAxis: axis, at: start) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
         g.slice(alongAxis: axis, start..<(start + x.shape[axis]))
@@ -155,15 +181,30 @@ public struct Concatenate: Primitive {
 /// Copy loops for the layout ops, viewing a tensor as `[outer, extent along axis, inner]`.
 enum ShapeKernel {
     static func slice(_ x: Tensor, axis: Int, _ range: Range<Int>) -> Tensor {
-        let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
         var shape = x.shape
         shape[axis] = range.count
-        var out = [Double]()
-        out.reserveCapacity(outer * range.count * inner)
-        for o in 0..<outer {
-            out.append(contentsOf: x.scalars[((o * n + range.lowerBound) * inner)..<((o * n + range.upperBound) * inner)])
+        let count = shape.reduce(1, *)
+        let out = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            x.scalars.withUnsafeBufferPointer { src in
+                if let dst = buffer.baseAddress { copy(src, x.shape, axis: axis, range, into: dst, at: 0, of: range.count) }
+            }
+            initialized = count
         }
         return Tensor(shape: shape, scalars: out, trace: nil)
+    }
+
+    /// Copies the positions `range` along `axis` of `source` (of `shape`) to the positions from `start`
+    /// along `axis` of `out`, whose extent there is `extent` (its other extents are `shape`'s).
+    static func copy(
+        _ source: UnsafeBufferPointer<Double>, _ shape: [Int], axis: Int, _ range: Range<Int>,
+        into out: UnsafeMutablePointer<Double>, at start: Int, of extent: Int
+    ) {
+        guard let base = source.baseAddress else { return }
+        let outer = elementCount(shape, axes: 0..<axis), n = shape[axis]
+        let inner = elementCount(shape, axes: (axis + 1)..<shape.count), width = range.count * inner
+        for o in 0..<outer {
+            (out + (o * extent + start) * inner).update(from: base + (o * n + range.lowerBound) * inner, count: width)
+        }
     }
 
     static func embed(_ x: Tensor, in shape: [Int], axis: Int, at start: Int) -> Tensor {

@@ -10,6 +10,7 @@ public struct Exp: UnaryPrimitive {
     public init() {}
     public var name: String { "exp" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.exp) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.exp) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * y }
     public func swiftSource(_ x: String) -> String { "exp(\(x))" }
@@ -34,6 +35,7 @@ public func log(_ x: Tensor) -> Tensor { Log()(x) }
 public struct Log: UnaryPrimitive {
     public var name: String { "log" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.log) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.log) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g / x }
     public func swiftSource(_ x: String) -> String { "log(\(x))" }
@@ -45,7 +47,12 @@ public func sqrt(_ x: Tensor) -> Tensor { Sqrt()(x) }
 /// The primitive behind `sqrt(_:)`: `ẏ = 0.5 ẋ/y`, `x̄ = 0.5 ȳ/y`.
 public struct Sqrt: UnaryPrimitive {
     public var name: String { "sqrt" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { $0.squareRoot() } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
+    /// `y[i] = x.squareRoot()` over the elements of `x`.
+    static func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = x[i].squareRoot() }
+    }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * t / y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * g / y }
     public func swiftSource(_ x: String) -> String { "sqrt(\(x))" }
@@ -59,7 +66,12 @@ public struct PowConstant: ElementwisePrimitive {
     /// The exponent p.
     public var exponent: Double
     public var name: String { "pow" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { [exponent] in Foundation.pow($0, exponent) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: kernel) }
+    /// `y[i] = x[i]ᵖ` over the elements of `x`.
+    func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = Foundation.pow(x[i], exponent) }
+    }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { exponent * pow(x, exponent - 1) }
     public func swiftSource(_ x: String) -> String { "pow(\(x), \(exponent))" }
 }
@@ -87,6 +99,7 @@ public func tanh(_ x: Tensor) -> Tensor { Tanh()(x) }
 public struct Tanh: ElementwisePrimitive {
     public var name: String { "tanh" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.tanh) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.tanh) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { 1 - y * y }
     public func swiftSource(_ x: String) -> String { "tanh(\(x))" }
 }
@@ -98,6 +111,7 @@ public func sigmoid(_ x: Tensor) -> Tensor { Sigmoid()(x) }
 public struct Sigmoid: ElementwisePrimitive {
     public var name: String { "sigmoid" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.sigmoid) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.sigmoid) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { y * (1 - y) }
     public func swiftSource(_ x: String) -> String { "sigmoid(\(x))" }
 }
@@ -109,6 +123,7 @@ public func softplus(_ x: Tensor) -> Tensor { Softplus()(x) }
 public struct Softplus: ElementwisePrimitive {
     public var name: String { "softplus" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.softplus) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.softplus) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
     public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }
@@ -119,7 +134,12 @@ public func relu(_ x: Tensor) -> Tensor { Relu()(x) }
 /// The primitive behind `relu(_:)`: `ẏ = 1[x > 0] ẋ`, `x̄ = 1[x > 0] ȳ`.
 public struct Relu: ElementwisePrimitive {
     public var name: String { "relu" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.max($0, 0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
+    /// `y[i] = Swift.max(x, 0)` over the elements of `x`.
+    static func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = Swift.max(x[i], 0) }
+    }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { step(x) }
     public func swiftSource(_ x: String) -> String { "relu(\(x))" }
 }
@@ -130,7 +150,12 @@ public func sin(_ x: Tensor) -> Tensor { Sin()(x) }
 /// The primitive behind `sin(_:)`: `ẏ = cos(x) ẋ`, `x̄ = cos(x) ȳ`.
 public struct Sin: ElementwisePrimitive {
     public var name: String { "sin" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.sin($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
+    /// `y[i] = Foundation.sin(x)` over the elements of `x`.
+    static func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = Foundation.sin(x[i]) }
+    }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { cos(x) }
     public func swiftSource(_ x: String) -> String { "sin(\(x))" }
 }
@@ -141,7 +166,12 @@ public func cos(_ x: Tensor) -> Tensor { Cos()(x) }
 /// The primitive behind `cos(_:)`: `ẏ = −sin(x) ẋ`, `x̄ = −sin(x) ȳ`.
 public struct Cos: ElementwisePrimitive {
     public var name: String { "cos" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.cos($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
+    /// `y[i] = Foundation.cos(x)` over the elements of `x`.
+    static func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = Foundation.cos(x[i]) }
+    }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { -sin(x) }
     public func swiftSource(_ x: String) -> String { "cos(\(x))" }
 }
@@ -152,7 +182,12 @@ public func abs(_ x: Tensor) -> Tensor { Abs()(x) }
 /// The primitive behind `abs(_:)`: `ẏ = sign(x) ẋ`, `x̄ = sign(x) ȳ`.
 public struct Abs: ElementwisePrimitive {
     public var name: String { "abs" }
-    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Swift.abs($0) } }
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
+    /// `y[i] = Swift.abs(x)` over the elements of `x`.
+    static func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        for i in x.indices { y[i] = Swift.abs(x[i]) }
+    }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sign(x) }
     public func swiftSource(_ x: String) -> String { "abs(\(x))" }
 }
@@ -172,10 +207,13 @@ public enum PiecewiseConstant: UnaryPrimitive {
     /// `1[x > 0]`.
     case step
     public var name: String { self == .sign ? "sign" : "step" }
-    public func value(_ x: Tensor) -> Tensor {
+    public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: kernel) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: kernel) }
+    /// The function over the elements of `x` into `y`.
+    func kernel(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutablePointer<Double>) {
         switch self {
-        case .sign: return Elementwise.map(x, Scalar.sign)
-        case .step: return Elementwise.map(x) { $0 > 0 ? 1 : 0 }
+        case .sign: for i in x.indices { y[i] = Scalar.sign(x[i]) }
+        case .step: for i in x.indices { y[i] = x[i] > 0 ? 1 : 0 }
         }
     }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { y.constantZeros }

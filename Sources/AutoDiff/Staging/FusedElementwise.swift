@@ -1,5 +1,3 @@
-import Foundation
-
 /// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
 /// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
@@ -38,76 +36,119 @@ public struct FusedElementwise: Primitive {
     public func outputShape(_ inputShapes: [[Int]]) -> [Int] { sumShape ?? shape }
 
     public func value(_ inputs: [Tensor]) -> Tensor {
-        let n = shape.reduce(1, *), block = Swift.min(Self.blockSize, n)
-        // Registers: one block per step, then one per input of one element (filled once). Every
-        // register is written before it is read, so none is zero-filled.
-        let registerCount = (steps.count + inputs.count) * block
-        var total = 0.0
-        var registers = [Double](unsafeUninitializedCapacity: registerCount) { _, initialized in initialized = registerCount }
-        let out = [Double](unsafeUninitializedCapacity: sumShape == nil ? n : 0) { output, initialized in
-            registers.withUnsafeMutableBufferPointer { registers in
-                let base = registers.baseAddress!
-                // Each input as (first element, whether it advances with the block).
-                let sources: [(UnsafePointer<Double>, Bool)] = inputs.enumerated().map { k, input in
-                    let storage = input.scalars
-                    if storage.count == 1 {
-                        let register = base + (steps.count + k) * block
-                        register.initialize(repeating: storage[0], count: block)
-                        return (UnsafePointer(register), false)
+        let inputShapes = inputs.map(\.shape), outputShape = sumShape ?? shape
+        let count = outputShape.reduce(1, *), scratch = workspaceCount(inputShapes)
+        var workspace = [Double](unsafeUninitializedCapacity: scratch) { _, initialized in initialized = scratch }
+        let out = [Double](unsafeUninitializedCapacity: count) { output, initialized in
+            withExtendedLifetime(inputs) {
+                let pointers = inputs.map { input in input.scalars.withUnsafeBufferPointer { $0.baseAddress ?? UnsafePointer(output.baseAddress!) } }
+                pointers.withUnsafeBufferPointer { pointers in
+                    workspace.withUnsafeMutableBufferPointer { workspace in
+                        evaluate(PrimitiveBuffers(
+                            inputs: pointers, inputShapes: inputShapes, output: output.baseAddress!, outputShape: outputShape,
+                            workspace: workspace.baseAddress ?? output.baseAddress!))
                     }
-                    return (storage.withUnsafeBufferPointer { $0.baseAddress! }, true)
-                }
-                func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
-                    switch operand {
-                    case let .input(k): return sources[k].1 ? sources[k].0 + start : sources[k].0
-                    case let .step(j): return UnsafePointer(base + j * block)
-                    }
-                }
-                for start in stride(from: 0, to: n, by: block) {
-                    let count = Swift.min(block, n - start)
-                    for (s, step) in steps.enumerated() {
-                        let isOutput = s == steps.count - 1 && sumShape == nil
-                        let destination = isOutput ? output.baseAddress! + start : base + s * block
-                        let first = pointer(step.operands[0], start)
-                        let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
-                        Self.run(step.op, first, second, destination, count)
-                    }
-                    if sumShape != nil { total += MatmulKernel.sum(count, base + (steps.count - 1) * block) }
                 }
             }
-            initialized = sumShape == nil ? n : 0
+            initialized = count
         }
-        if let sumShape { return Tensor(shape: sumShape, scalars: [total], trace: nil) }
-        return withExtendedLifetime(inputs) { Tensor(shape: shape, scalars: out, trace: nil) }
+        return Tensor(shape: outputShape, scalars: out, trace: nil)
     }
 
-    /// `y[i] = op(a[i])` or `op(a[i], b[i])` for `i < count`, with the scalar functions of the
-    /// primitives (`b` is ignored by one-operand ops).
+    /// Elements from which a tree runs on several cores (measured on Rosenbrock: below it, the dispatch
+    /// costs more than the split saves).
+    static let parallelCount = 1 << 15
+
+    /// How many pieces the blocks of `count` elements are cut into for large trees: four per core (of
+    /// at least 16 blocks each), handed out to the cores as they come free, so a core that the system
+    /// takes away mid-call delays one small piece rather than half of the tree.
+    static func pieces(_ count: Int) -> Int {
+        count >= parallelCount ? Swift.max(1, Swift.min(4 * MatmulKernel.cores, count / (16 * blockSize))) : 1
+    }
+
+    /// Registers per piece (one block per step and per input), the block totals of a fused sum after them.
+    public func workspaceCount(_ inputShapes: [[Int]]) -> Int {
+        let n = elementCount(shape), block = Swift.min(Self.blockSize, n)
+        let blocks = block == 0 ? 0 : (n + block - 1) / block
+        return (steps.count + inputShapes.count) * block * Self.pieces(n) + (sumShape == nil ? 0 : blocks)
+    }
+
+    /// One pass over blocks of `blockSize` elements: every step over the block into a register (the
+    /// last into the output), or the block's total for a fused sum. Large trees cut the blocks into
+    /// contiguous runs (`pieces`, several per core), each with its own registers; every element goes
+    /// through the same steps whatever the split, and a fused sum adds the block totals in block order
+    /// afterwards, so the result does not depend on the number of cores.
+    public func evaluate(_ buffers: PrimitiveBuffers) {
+        let n = elementCount(shape), block = Swift.min(Self.blockSize, n)
+        guard n > 0 else {
+            if sumShape != nil { buffers.output[0] = 0 }
+            return
+        }
+        let blocks = (n + block - 1) / block, pieces = Self.pieces(n), inputCount = buffers.inputs.count
+        let registersPerPiece = (steps.count + inputCount) * block
+        let blockTotals = buffers.workspace + registersPerPiece * pieces
+        func run(piece: Int) {
+            // Registers: one block per step, then one per input of one element (filled once). Every
+            // register is written before it is read.
+            let base = buffers.workspace + piece * registersPerPiece
+            for k in 0..<inputCount where buffers.inputCount(k) == 1 {
+                (base + (steps.count + k) * block).initialize(repeating: buffers.inputs[k][0], count: block)
+            }
+            func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
+                switch operand {
+                case let .input(k):
+                    return buffers.inputCount(k) == 1 ? UnsafePointer(base + (steps.count + k) * block) : buffers.inputs[k] + start
+                case let .step(j): return UnsafePointer(base + j * block)
+                }
+            }
+            for b in (piece * blocks / pieces)..<((piece + 1) * blocks / pieces) {
+                let start = b * block, count = Swift.min(block, n - start)
+                for s in 0..<steps.count {
+                    let step = steps[s]
+                    let isOutput = s == steps.count - 1 && sumShape == nil
+                    let destination = isOutput ? buffers.output + start : base + s * block
+                    let first = pointer(step.operands[0], start)
+                    let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
+                    Self.run(step.op, first, second, destination, count)
+                }
+                if sumShape != nil { blockTotals[b] = MatmulKernel.sum(count, base + (steps.count - 1) * block) }
+            }
+        }
+        if pieces == 1 { run(piece: 0) } else { parallelFor(pieces) { run(piece: $0) } }
+        if sumShape != nil {
+            var total = 0.0
+            for b in 0..<blocks { total += blockTotals[b] }
+            buffers.output[0] = total
+        }
+    }
+
+    /// `y[i] = op(a[i])` or `op(a[i], b[i])` for `i < count`, by the same kernel the op's primitive runs
+    /// (the C arithmetic kernels, the vector transcendental functions, the ops' own loops), so a fused
+    /// tree gives the bits of the unfused ops (`b` is ignored by one-operand ops).
     static func run(
         _ op: ScalarOp, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
         _ count: Int
     ) {
-        @inline(__always) func map(_ f: (Double) -> Double) { for i in 0..<count { y[i] = f(a[i]) } }
-        @inline(__always) func zip(_ f: (Double, Double) -> Double) { for i in 0..<count { y[i] = f(a[i], b[i]) } }
+        let x = UnsafeBufferPointer(start: a, count: count)
         switch op {
-        case .add: zip(+)
-        case .subtract: zip(-)
-        case .multiply: zip(*)
-        case .divide: zip(/)
-        case .negate: map { -$0 }
-        case .exp: map { Foundation.exp($0) }
-        case .log: map { Foundation.log($0) }
-        case .sqrt: map { $0.squareRoot() }
-        case let .pow(p): map { Foundation.pow($0, p) }
-        case .tanh: VectorMath.tanh(UnsafeBufferPointer(start: a, count: count), y)
-        case .sigmoid: map(Scalar.sigmoid)
-        case .softplus: map(Scalar.softplus)
-        case .relu: map { Swift.max($0, 0) }
-        case .sin: map { Foundation.sin($0) }
-        case .cos: map { Foundation.cos($0) }
-        case .abs: map { Swift.abs($0) }
-        case .sign: map(Scalar.sign)
-        case .step: map { $0 > 0 ? 1 : 0 }
+        case .add: ArithmeticKernel.add(count, a, 1, b, 1, y)
+        case .subtract: ArithmeticKernel.subtract(count, a, 1, b, 1, y)
+        case .multiply: ArithmeticKernel.multiply(count, a, 1, b, 1, y)
+        case .divide: ArithmeticKernel.divide(count, a, 1, b, 1, y)
+        case .negate: VectorMath.negate(x, y)
+        case .exp: VectorMath.exp(x, y)
+        case .log: VectorMath.log(x, y)
+        case .sqrt: Sqrt.kernel(x, y)
+        case let .pow(p): PowConstant(exponent: p).kernel(x, y)
+        case .tanh: VectorMath.tanh(x, y)
+        case .sigmoid: VectorMath.sigmoid(x, y)
+        case .softplus: VectorMath.softplus(x, y)
+        case .relu: Relu.kernel(x, y)
+        case .sin: Sin.kernel(x, y)
+        case .cos: Cos.kernel(x, y)
+        case .abs: Abs.kernel(x, y)
+        case .sign: PiecewiseConstant.sign.kernel(x, y)
+        case .step: PiecewiseConstant.step.kernel(x, y)
         }
     }
 

@@ -42,8 +42,10 @@ public struct Program: Sendable {
     public let outputs: [Int]
     /// The shape of each argument.
     public let inputShapes: [[Int]]
-    /// How the program runs (derived from the instructions).
+    /// How the program is interpreted (derived from the instructions).
     let schedule: Schedule
+    /// How the program runs compiled: its memory plan and arenas, shared by every copy of the program.
+    let executor = Executor()
 
     /// A program of `instructions` returning `outputs`, for arguments of `inputShapes`.
     init(instructions: [Instruction], outputs: [Int], inputShapes: [[Int]]) {

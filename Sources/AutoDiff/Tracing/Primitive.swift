@@ -36,6 +36,70 @@ public protocol Primitive: Hashable, Sendable {
     func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor
     /// The Swift expression applying the op to `arguments` (Swift expressions of the inputs).
     func swiftSource(_ arguments: [String]) -> String
+    /// Writes the output into the preassigned buffer `buffers.output`, reading the inputs from
+    /// `buffers.inputs` (how a compiled program runs an op without allocating). The default copies
+    /// the inputs into tensors, calls `value(_:)` and copies the result: correct for every op, but it
+    /// allocates; the built-in ops that matter write straight into the buffer.
+    func evaluate(_ buffers: PrimitiveBuffers)
+    /// When the output is a contiguous run of the first input's elements (a reshape, a slice of the
+    /// outermost axis), the offset of its first element: a compiled program then points the output into
+    /// the input's buffer instead of running the op. Default `nil` (the op writes its own buffer).
+    func aliasOffset(_ inputShapes: [[Int]]) -> Int?
+    /// The doubles of scratch memory `evaluate(_:)` needs for inputs of `inputShapes` (handed to it as
+    /// `buffers.workspace`, part of the program's arena). Default 0.
+    func workspaceCount(_ inputShapes: [[Int]]) -> Int
+}
+
+/// The buffers of one application of a primitive inside a compiled program: the inputs' elements
+/// (row-major, read-only, never overlapping the output) and the output's preassigned buffer, with
+/// their shapes. Valid only during the `Primitive.evaluate(_:)` call that receives it.
+public struct PrimitiveBuffers {
+    /// The first element of each input, in input order.
+    public let inputs: UnsafeBufferPointer<UnsafePointer<Double>>
+    /// The shape of each input.
+    public let inputShapes: [[Int]]
+    /// The first element of the output (`outputCount` elements to write).
+    public let output: UnsafeMutablePointer<Double>
+    /// The shape of the output.
+    public let outputShape: [Int]
+    /// Scratch memory of at least `workspaceCount(inputShapes)` doubles, uninitialised.
+    public let workspace: UnsafeMutablePointer<Double>
+
+    /// The buffers of one application (the executor builds them; public so user primitives can be tested).
+    public init(
+        inputs: UnsafeBufferPointer<UnsafePointer<Double>>, inputShapes: [[Int]], output: UnsafeMutablePointer<Double>,
+        outputShape: [Int], workspace: UnsafeMutablePointer<Double>
+    ) {
+        self.inputs = inputs
+        self.inputShapes = inputShapes
+        self.output = output
+        self.outputShape = outputShape
+        self.workspace = workspace
+    }
+
+    /// The elements of input `k`.
+    public func input(_ k: Int) -> UnsafeBufferPointer<Double> {
+        UnsafeBufferPointer(start: inputs[k], count: elementCount(inputShapes[k]))
+    }
+
+    /// The number of elements of input `k`.
+    public func inputCount(_ k: Int) -> Int { elementCount(inputShapes[k]) }
+
+    /// The number of output elements.
+    public var outputCount: Int { elementCount(outputShape) }
+}
+
+/// The product of `shape[axes]` (all axes by default): the element count of a shape, or of some of its
+/// axes. A plain loop, so the executor's per-call path calls no generic sequence algorithm (those
+/// allocate in unoptimized builds).
+func elementCount(_ shape: [Int], axes: Range<Int>? = nil) -> Int {
+    var product = 1, axis = axes?.lowerBound ?? 0
+    let end = axes?.upperBound ?? shape.count
+    while axis < end {
+        product *= shape[axis]
+        axis += 1
+    }
+    return product
 }
 
 /// A primitive of one input, with its rules written without input indices.
@@ -108,4 +172,29 @@ extension BinaryPrimitive {
 extension Primitive {
     /// Applies the op to `inputs` through the engine (recording on every active level).
     public func apply(_ inputs: [Tensor]) -> Tensor { Application.nary(self, inputs) }
+
+    /// The default buffer-level evaluation: `evaluateThroughValue(_:)`.
+    public func evaluate(_ buffers: PrimitiveBuffers) { evaluateThroughValue(buffers) }
+
+    /// Not an alias by default.
+    public func aliasOffset(_ inputShapes: [[Int]]) -> Int? { nil }
+
+    /// No scratch memory by default.
+    public func workspaceCount(_ inputShapes: [[Int]]) -> Int { 0 }
+
+    /// Copies the inputs into constant tensors, runs `value(_:)` and copies its result into the output
+    /// buffer: the allocating fallback of `evaluate(_:)` (also what an op's own `evaluate` calls for the
+    /// rare layouts its buffer kernel does not cover).
+    public func evaluateThroughValue(_ buffers: PrimitiveBuffers) {
+        let inputs = buffers.inputShapes.indices.map {
+            Tensor(shape: buffers.inputShapes[$0], scalars: Array(buffers.input($0)), trace: nil)
+        }
+        let result = value(inputs)
+        engineCheck(
+            result.shape == buffers.outputShape,
+            "\(AutoDiffError.shapeMismatch(op: name, lhs: result.shape, rhs: buffers.outputShape, reason: "value(_:) returned the first shape, outputShape(_:) promised the second"))")
+        result.storage.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { buffers.output.update(from: base, count: source.count) }
+        }
+    }
 }
