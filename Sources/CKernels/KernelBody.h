@@ -90,12 +90,6 @@ static void pack_panels(int width, long count, long depth, const double *source,
     }
 }
 
-static double *allocate_doubles(long count) {
-    void *memory = NULL;
-    if (posix_memalign(&memory, 64, (size_t)(count > 0 ? count : 1) * sizeof(double)) != 0) abort();
-    return memory;
-}
-
 /// `C = alpha · op(A) · op(B) + beta · C` (beta 0 or 1), BLIS's loop order: for each NC-column block of
 /// C and KC-deep slice of k, pack the slice of op(B) into NR-column panels; for each MC-row block, pack
 /// op(A) into MR-row panels; then every MR × NR tile of C is one micro-kernel call over the packed
@@ -121,7 +115,8 @@ static void gemm_tiles(bool transpose_a, bool transpose_b, long m, long n, long 
     long kc_max = min_long(KC, k);
     long mc_max = min_long(MC, (m + CK_MR - 1) / CK_MR * CK_MR);
     long nc_max = min_long(NC, (n + CK_NR - 1) / CK_NR * CK_NR);
-    double *packed_a = allocate_doubles(mc_max * kc_max), *packed_b = allocate_doubles(kc_max * nc_max);
+    // The calling thread's scratch (Scratch.c): no allocation once the thread has run a product this size.
+    double *packed_a = ckernels_scratch(0, mc_max * kc_max), *packed_b = ckernels_scratch(1, kc_max * nc_max);
     for (long jc = 0; jc < n; jc += NC) {
         long nc = min_long(NC, n - jc);
         for (long pc = 0; pc < k; pc += KC) {
@@ -156,8 +151,6 @@ static void gemm_tiles(bool transpose_a, bool transpose_b, long m, long n, long 
             }
         }
     }
-    free(packed_a);
-    free(packed_b);
 }
 
 void CK_NAME(gemm)(bool transpose_a, bool transpose_b, long m, long n, long k, double alpha, const double *a,

@@ -26,6 +26,10 @@
     void multiply_##suffix(long, const double *, long, const double *, long, double *);                      \
     void divide_##suffix(long, const double *, long, const double *, long, double *);
 
+/// A 64-byte aligned buffer of at least `count` doubles owned by the calling thread (`slot` 0 or 1),
+/// reused by the thread's next request of that slot (Scratch.c).
+double *ckernels_scratch(int slot, long count);
+
 CK_DECLARE(portable)
 #if defined(__x86_64__)
 CK_DECLARE(avx2)

@@ -55,17 +55,14 @@ final class ExecutorAllocationTests: XCTestCase {
         }.count
     }
 
-    /// Zero allocations per call of `outputs(at:into:)`, except the packing buffers the C GEMM kernel
-    /// (Sources/CKernels, `gemm_tiles`) allocates for each matrix-matrix product: two per product whose
-    /// result has more than one row and column (the MLP's; Rosenbrock has none, so it is exactly zero).
+    /// Zero allocations per call of `outputs(at:into:)`: buffers come from the program's memory plan and
+    /// the GEMM packs its panels into the calling thread's scratch (Sources/CKernels/Scratch.c).
     func testCallsIntoCallerBuffersAllocateNothing() throws {
         for (name, program, arguments) in Self.singleCorePrograms() {
-            let matrixProducts = Self.matrixProducts(program)
             var results = [Tensor]()
             let count = try allocations { program.outputs(at: arguments, into: &results) }
-            XCTAssertLessThanOrEqual(count, 10 * 2 * matrixProducts, "\(name): \(count) allocations in 10 calls")
-            if matrixProducts == 0 { XCTAssertEqual(count, 0, "\(name)") }
-            print("\(name): \(count / 10) allocations per call, \(matrixProducts) matrix-matrix products")
+            XCTAssertEqual(count, 0, "\(name): \(count) allocations in 10 calls")
+            print("\(name): \(count / 10) allocations per call, \(Self.matrixProducts(program)) matrix-matrix products")
         }
     }
 
@@ -74,14 +71,15 @@ final class ExecutorAllocationTests: XCTestCase {
     func testCallsReturningTensorsAllocateOnlyTheResults() throws {
         for (name, program, arguments) in Self.singleCorePrograms() {
             let count = try allocations { _ = program.outputs(at: arguments) }
-            let matrixProducts = Self.matrixProducts(program)
-            XCTAssertLessThanOrEqual(count, 10 * (program.outputs.count + 3 + 2 * matrixProducts), "\(name): \(count) allocations in 10 calls")
+            XCTAssertLessThanOrEqual(count, 10 * (program.outputs.count + 3), "\(name): \(count) allocations in 10 calls")
         }
     }
 
     /// At the bench sizes (P4 MLP B128, Rosenbrock n = 10⁵) the large kernels run on several cores through
-    /// `parallelFor`, whose GCD dispatch allocates a few blocks per call (and a large row-block reduction
-    /// its partial sums): the only allocations left, at most that cost per kernel that may go multi-core.
+    /// `parallelFor`, whose Swift side allocates three blocks per call in this unoptimized test build
+    /// (`withoutActuallyEscaping` and the closure's box as the body crosses into the C pool, which itself
+    /// allocates nothing — measured): the only allocations left, at most that cost per kernel that may go
+    /// multi-core.
     func testMultiCoreCallsAllocateOnlyForTheDispatch() throws {
         let dispatchCost = try allocations(calls: 1) { parallelFor(2) { _ in } } + 1
         let mlp = MLPWorkload(), rosenbrock = RosenbrockWorkload(n: 100_000)
