@@ -8,8 +8,8 @@ extension Program {
     ///     Aᵀ(A v − b) = G v − c,    G = AᵀA  [d, d],   c = Aᵀb  [d],
     ///
     /// with `G` and `c` new constants computed here, once (`G` by the symmetric Gram product, about
-    /// `n d²` multiply–adds). One `G` serves every product with the same matrix (equal constants are
-    /// recognised by value, `matrixIdentities()`), so a step and its JVP/VJP share it. Run after
+    /// `n d²` multiply–adds). One `G` serves every product of the same matrix in the program (equal
+    /// constants are recognised by value, `matrixIdentities()`), as the two of a step's JVP. Run after
     /// `fusingNormalProducts()`, this also covers `matmul(Aᵀ, α (A v − b))` written out.
     ///
     /// Cost model: the fused product reads A once (`n d` numbers, `2 n d` multiply–adds) per call;
