@@ -5,12 +5,13 @@ extension Program {
     /// The program after constant folding, algebraic identities, the rewrite of `Aᵀ(α(A v − b))` into
     /// one fused `normalProduct`, common-subexpression elimination and dead-code elimination, repeated
     /// until the program stops shrinking, then element-wise fusion.
+    /// - `usingGramMatrices()`: a `normalProduct` of a constant, tall A becomes `G v − c`, `G = AᵀA`.
     public func optimized() -> Program {
         var program = self
         for _ in 0..<8 {
             let before = program.instructions.count
             program = program.foldingConstants().simplifyingIdentities().fusingNormalProducts()
-                .eliminatingCommonSubexpressions().eliminatingDeadCode()
+                .usingGramMatrices().eliminatingCommonSubexpressions().eliminatingDeadCode()
             if program.instructions.count == before { break }
         }
         return program.fusingElementwise()
