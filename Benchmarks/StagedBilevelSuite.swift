@@ -84,11 +84,13 @@ enum StagedBilevelSuite {
         }
     }
 
-    /// P2 (fused gradient step, as the eager rows): `staged-RAD`, `staged-TRAD` (M = 10), `staged-FAD`
-    /// (where d·T ≤ 1e5, as the eager FAD row), against the reference loops of workloads.md.
+    /// P2 (fused gradient step, as the eager rows): `staged-function` (the T steps through the staged step
+    /// Ψ, checked against the eager loop's w_T), `staged-RAD`, `staged-TRAD` (M = 10), `staged-FAD` (where
+    /// d·T ≤ 1e5, as the eager FAD row), against the reference loops of workloads.md.
     static func ridgeUnrolled(_ bench: inout Bench, _ ridge: RidgeWorkload, steps: Int) throws {
         let size = "\(ridge.n)x\(ridge.d)", x = ridge.x0, w0 = Tensor(zeros: [ridge.d])
-        guard ["staged-RAD", "staged-TRAD", "staged-FAD"].contains(where: { bench.options.selects("P2-unrolled", $0, size) }) else { return }
+        let names = ["staged-function", "staged-RAD", "staged-TRAD", "staged-FAD"]
+        guard names.contains(where: { bench.options.selects("P2-unrolled", $0, size) }) else { return }
         let eager = ridge.problem(steps: steps, dynamics: ridge.fusedGradientDescent), oracle = BilevelOracle(eager)
         var problem = eager
         problem.derivatives = .staged
@@ -105,6 +107,10 @@ enum StagedBilevelSuite {
             var once = problem
             once.innerSteps = truncation
             for (_, method, _) in methods { _ = try method.hypergradient(of: once, at: x, from: w0) }
+        }
+        let stagedOracle = BilevelOracle(problem), eagerValue = try oracle.unroll(from: w0, x, steps: steps, like: w0).final.scalars
+        try bench.measure("P2-unrolled", "staged-function", size: size, steps: steps, baseline: base, reference: eagerValue) {
+            try stagedOracle.unroll(from: w0, x, steps: steps, like: w0).final.scalars
         }
         for (name, method, reference) in methods {
             try bench.measure("P2-unrolled", name, size: size, steps: steps, baseline: base, reference: reference) {
