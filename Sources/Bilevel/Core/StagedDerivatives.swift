@@ -160,3 +160,37 @@ extension BilevelOracle {
         }
     }
 }
+
+/// The lower Hessian-vector product `v ↦ ∇²ᵧᵧf(x, y) · v` at one fixed point `(x, y)`, as a linear solve
+/// replays it: in staged mode the staged HVP program `(x, y, v)` is specialized to `(x, y)`
+/// (`Program.specialized(binding:)`) once, at the first product, so every later product runs only the
+/// ops that read `v`. Eager mode, a derivative that could not be staged, or a traced `(x, y)` keep the
+/// oracle's ordinary `lowerHVP`.
+final class FixedPointHVP {
+    private enum State {
+        case unresolved
+        case specialized(Program)
+        case unspecialized
+    }
+
+    private var state = State.unresolved
+
+    /// The HVP program of `v` alone at `(x, y)`, specialized on the first call; `nil` when the oracle
+    /// evaluates this HVP eagerly (or `(x, y)` cannot be bound).
+    func program(_ oracle: BilevelOracle, _ x: Tensor, _ y: Tensor) -> Program? {
+        switch state {
+        case let .specialized(program):
+            return program
+        case .unspecialized:
+            return nil
+        case .unresolved:
+            guard Program.canBind([x, y]), let program = oracle.staged(.lowerHVP, [x.shape, y.shape]) else {
+                state = .unspecialized
+                return nil
+            }
+            let specialized = program.specialized(binding: [0: x, 1: y])
+            state = .specialized(specialized)
+            return specialized
+        }
+    }
+}

@@ -1,0 +1,63 @@
+// Partial evaluation: a program with some arguments fixed to constant tensors becomes a program of the
+// remaining arguments, with everything that depends only on the fixed ones computed once.
+
+extension Program {
+    /// The program of the arguments not in `binding`, with argument `k` replaced by the constant
+    /// `binding[k]` for every bound `k` (partial evaluation, JAX's `partial` + constant folding):
+    ///
+    ///     p.specialized(binding: [0: a, 1: b])(v) == p(a, b, v)      (to rounding: the same ops in the same order)
+    ///
+    /// Every application whose arguments are all constants after the binding is evaluated once, here,
+    /// through the engine (`Primitive.value`), and what no output reads any more is dropped; the
+    /// remaining arguments keep their order and are renumbered `0, 1, …`. Nothing else is rewritten
+    /// (no `optimized()` pipeline), so specializing costs about one interpreted run of the bound part.
+    ///
+    /// Use it when a program is replayed many times with some arguments fixed: a Hessian-vector product
+    /// `(x, y, v) ↦ ∇²ᵧᵧf(x, y) v` inside a linear solve at one point `(x, y)` keeps only the ops that
+    /// touch `v` (for a weighted least-squares loss, `Aᵀ(d ⊙ (A v)) + c v` with `d`, `c` computed once).
+    ///
+    /// - Precondition: every key is an argument position and its tensor has that argument's shape and
+    ///   is a constant (not being differentiated or staged: see `canBind(_:)`).
+    public func specialized(binding: [Int: Tensor]) -> Program {
+        for (k, tensor) in binding {
+            engineCheck(
+                inputShapes.indices.contains(k),
+                "\(AutoDiffError.invalidArgument(op: "Program.specialized(binding:)", reason: "argument \(k) is bound but the program takes \(inputShapes.count) arguments"))")
+            engineCheck(
+                tensor.shape == inputShapes[k],
+                "\(AutoDiffError.shapeMismatch(op: "Program.specialized(binding:) (argument \(k))", lhs: tensor.shape, rhs: inputShapes[k], reason: "the bound tensor must have the argument's shape"))")
+            engineCheck(
+                tensor.activeTrace == nil,
+                "\(AutoDiffError.invalidArgument(op: "Program.specialized(binding:)", reason: "argument \(k) is bound to a tensor being differentiated or staged; bind constants only (Program.canBind)"))")
+        }
+        var position = [Int](repeating: -1, count: inputShapes.count), remainingShapes = [[Int]]()
+        for k in inputShapes.indices where binding[k] == nil {
+            position[k] = remainingShapes.count
+            remainingShapes.append(inputShapes[k])
+        }
+        var builder = ProgramBuilder()
+        var renumbered = [Int](repeating: -1, count: instructions.count)
+        for (i, instruction) in instructions.enumerated() {
+            switch instruction.operation {
+            case let .input(k):
+                renumbered[i] = builder.add(binding[k].map { .constant($0) } ?? .input(position[k]), shape: instruction.shape)
+            case .constant:
+                renumbered[i] = builder.add(instruction, [])
+            case let .apply(op, old):
+                let arguments = old.map { renumbered[$0] }
+                let values = arguments.compactMap { builder.constant($0) }
+                renumbered[i] = values.count == arguments.count
+                    ? builder.add(.constant(op.value(values)), shape: instruction.shape)
+                    : builder.add(instruction, arguments)
+            }
+        }
+        return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
+            .eliminatingDeadCode()
+    }
+
+    /// Whether `tensors` can be bound by `specialized(binding:)`: none is being differentiated or staged
+    /// (a traced value has no numbers to fold yet).
+    public static func canBind(_ tensors: [Tensor]) -> Bool {
+        tensors.allSatisfy { $0.activeTrace == nil }
+    }
+}
