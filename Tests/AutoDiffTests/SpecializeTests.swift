@@ -29,6 +29,9 @@ final class SpecializeTests: XCTestCase {
             let specialized = program.specialized(binding: [0: x, 1: w])
             XCTAssertEqual(specialized.inputShapes, [[p3.d]])
             XCTAssertLessThan(specialized.applicationCount, program.applicationCount)
+            // The fused tree mixing σ(x), the labels and X v is split: its σ steps depend on x alone.
+            XCTAssertTrue(program.description.contains("sigmoid"))
+            XCTAssertFalse(specialized.description.contains("sigmoid"), "\(specialized)")
             for k in 0..<3 {
                 let v = random([p3.d], seed: 100 * seed + k)
                 XCTAssertLessThanOrEqual(maximumRelativeError(specialized.outputs(at: [v]), program.outputs(at: [x, w, v])), 1e-13)

@@ -9,8 +9,11 @@ extension Program {
     ///
     /// Every application whose arguments are all constants after the binding is evaluated once, here,
     /// through the engine (`Primitive.value`), and what no output reads any more is dropped; the
-    /// remaining arguments keep their order and are renumbered `0, 1, …`. Nothing else is rewritten
-    /// (no `optimized()` pipeline), so specializing costs about one interpreted run of the bound part.
+    /// remaining arguments keep their order and are renumbered `0, 1, …`. A fused element-wise tree
+    /// (`fusingElementwise()`) that reads both constants and other values is split into its steps, the
+    /// steps of constants alone are evaluated, and the rest is fused again, so `σ(x) ⊙ (A v)` keeps
+    /// only the product when x is bound. Nothing else is rewritten (no `optimized()` pipeline), so
+    /// specializing costs about one interpreted run of the bound part.
     ///
     /// Use it when a program is replayed many times with some arguments fixed: a Hessian-vector product
     /// `(x, y, v) ↦ ∇²ᵧᵧf(x, y) v` inside a linear solve at one point `(x, y)` keeps only the ops that
@@ -36,7 +39,7 @@ extension Program {
             remainingShapes.append(inputShapes[k])
         }
         var builder = ProgramBuilder()
-        var renumbered = [Int](repeating: -1, count: instructions.count)
+        var renumbered = [Int](repeating: -1, count: instructions.count), expandedTree = false
         for (i, instruction) in instructions.enumerated() {
             switch instruction.operation {
             case let .input(k):
@@ -45,19 +48,49 @@ extension Program {
                 renumbered[i] = builder.add(instruction, [])
             case let .apply(op, old):
                 let arguments = old.map { renumbered[$0] }
-                let values = arguments.compactMap { builder.constant($0) }
-                renumbered[i] = values.count == arguments.count
-                    ? builder.add(.constant(op.value(values)), shape: instruction.shape)
-                    : builder.add(instruction, arguments)
+                if let tree = op as? FusedElementwise, arguments.contains(where: { builder.constant($0) != nil }) {
+                    renumbered[i] = builder.addFolding(tree, arguments)
+                    expandedTree = true
+                } else {
+                    renumbered[i] = builder.addFolding(op, arguments, shape: instruction.shape)
+                }
             }
         }
-        return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
+        let program = Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
             .eliminatingDeadCode()
+        return expandedTree ? program.fusingElementwise() : program
     }
 
     /// Whether `tensors` can be bound by `specialized(binding:)`: none is being differentiated or staged
     /// (a traced value has no numbers to fold yet).
     public static func canBind(_ tensors: [Tensor]) -> Bool {
         tensors.allSatisfy { $0.activeTrace == nil }
+    }
+}
+
+extension ProgramBuilder {
+    /// Adds `op` applied to `arguments`, or its value as a constant when every argument is a constant.
+    mutating func addFolding(_ op: any Primitive, _ arguments: [Int], shape: [Int]) -> Int {
+        let values = arguments.compactMap { constant($0) }
+        guard values.count == arguments.count else { return add(.apply(op, arguments: arguments), shape: shape) }
+        return add(.constant(op.value(values)), shape: shape)
+    }
+
+    /// Adds the steps of `tree` applied to `arguments` one by one (its sum, if it has one, last), each
+    /// folded when its operands are constants; returns the index of the tree's value.
+    mutating func addFolding(_ tree: FusedElementwise, _ arguments: [Int]) -> Int {
+        var steps = [Int]()
+        for step in tree.steps {
+            let operands = step.operands.map { operand -> Int in
+                switch operand {
+                case let .input(k): return arguments[k]
+                case let .step(j): return steps[j]
+                }
+            }
+            let primitive = step.op.primitive
+            steps.append(addFolding(primitive, operands, shape: primitive.outputShape(operands.map { instructions[$0].shape })))
+        }
+        guard let sumShape = tree.sumShape else { return steps[steps.count - 1] }
+        return addFolding(SumToShape(shape: sumShape), [steps[steps.count - 1]], shape: sumShape)
     }
 }
