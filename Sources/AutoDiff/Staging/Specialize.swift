@@ -9,10 +9,10 @@ extension Program {
     ///
     /// Every application whose arguments are all constants after the binding is evaluated once, here,
     /// through the engine (`Primitive.value`), and what no output reads any more is dropped; the
-    /// remaining arguments keep their order and are renumbered `0, 1, …`. A fused element-wise tree
-    /// (`fusingElementwise()`) that reads both constants and other values is split into its steps, the
-    /// steps of constants alone are evaluated, and the rest is fused again, so `σ(x) ⊙ (A v)` keeps
-    /// only the product when x is bound. Nothing else is rewritten (no `optimized()` pipeline), so
+    /// remaining arguments keep their order and are renumbered `0, 1, …`. In a fused element-wise tree
+    /// (`fusingElementwise()`) that reads both constants and other values, the steps of constants alone
+    /// are evaluated and the tree keeps the others, so `σ(x) ⊙ (A v)` keeps only the product when x is
+    /// bound. Nothing else is rewritten (no `optimized()` pipeline), so
     /// specializing costs about one interpreted run of the bound part.
     ///
     /// Use it when a program is replayed many times with some arguments fixed: a Hessian-vector product
@@ -39,7 +39,7 @@ extension Program {
             remainingShapes.append(inputShapes[k])
         }
         var builder = ProgramBuilder()
-        var renumbered = [Int](repeating: -1, count: instructions.count), expandedTree = false
+        var renumbered = [Int](repeating: -1, count: instructions.count)
         for (i, instruction) in instructions.enumerated() {
             switch instruction.operation {
             case let .input(k):
@@ -48,17 +48,16 @@ extension Program {
                 renumbered[i] = builder.add(instruction, [])
             case let .apply(op, old):
                 let arguments = old.map { renumbered[$0] }
-                if let tree = op as? FusedElementwise, arguments.contains(where: { builder.constant($0) != nil }) {
-                    renumbered[i] = builder.addFolding(tree, arguments)
-                    expandedTree = true
+                let constants = arguments.filter { builder.constant($0) != nil }.count
+                if let tree = op as? FusedElementwise, constants > 0, constants < arguments.count {
+                    renumbered[i] = builder.addFolding(tree, arguments, shape: instruction.shape)
                 } else {
                     renumbered[i] = builder.addFolding(op, arguments, shape: instruction.shape)
                 }
             }
         }
-        let program = Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
+        return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
             .eliminatingDeadCode()
-        return expandedTree ? program.fusingElementwise() : program
     }
 
     /// Whether `tensors` can be bound by `specialized(binding:)`: none is being differentiated or staged
@@ -76,21 +75,44 @@ extension ProgramBuilder {
         return add(.constant(op.value(values)), shape: shape)
     }
 
-    /// Adds the steps of `tree` applied to `arguments` one by one (its sum, if it has one, last), each
-    /// folded when its operands are constants; returns the index of the tree's value.
-    mutating func addFolding(_ tree: FusedElementwise, _ arguments: [Int]) -> Int {
-        var steps = [Int]()
-        for step in tree.steps {
-            let operands = step.operands.map { operand -> Int in
+    /// Adds `tree` applied to `arguments` (some of them constants) as a smaller tree: every step whose
+    /// operands are all constants is evaluated once (`Primitive.value` of the step's op, the kernel the
+    /// fused pass runs), its value becomes an input of the new tree, and the other steps keep their
+    /// order (and the tree its sum, if it has one). Returns the index of the new tree's value.
+    mutating func addFolding(_ tree: FusedElementwise, _ arguments: [Int], shape: [Int]) -> Int {
+        var values = [Tensor?](), constantIndices = [Int: Int](), newIndices = [Int: Int]()
+        var steps = [FusedElementwise.Step](), inputs = [Int]()
+        func input(_ value: Int) -> FusedElementwise.Operand {
+            if let k = inputs.firstIndex(of: value) { return .input(k) }
+            inputs.append(value)
+            return .input(inputs.count - 1)
+        }
+        for (s, step) in tree.steps.enumerated() {
+            let constants = step.operands.compactMap { operand -> Tensor? in
                 switch operand {
-                case let .input(k): return arguments[k]
-                case let .step(j): return steps[j]
+                case let .input(k): return constant(arguments[k])
+                case let .step(j): return values[j]
                 }
             }
-            let primitive = step.op.primitive
-            steps.append(addFolding(primitive, operands, shape: primitive.outputShape(operands.map { instructions[$0].shape })))
+            if constants.count == step.operands.count {
+                values.append(step.op.primitive.value(constants))
+                continue
+            }
+            values.append(nil)
+            let operands = step.operands.map { operand -> FusedElementwise.Operand in
+                switch operand {
+                case let .input(k): return input(arguments[k])
+                case let .step(j):
+                    if let index = newIndices[j] { return .step(index) }
+                    let folded = constantIndices[j] ?? add(.constant(values[j]!), shape: values[j]!.shape)
+                    constantIndices[j] = folded
+                    return input(folded)
+                }
+            }
+            steps.append(FusedElementwise.Step(op: step.op, operands: operands))
+            newIndices[s] = steps.count - 1
         }
-        guard let sumShape = tree.sumShape else { return steps[steps.count - 1] }
-        return addFolding(SumToShape(shape: sumShape), [steps[steps.count - 1]], shape: sumShape)
+        let smaller = FusedElementwise(steps: steps, shape: tree.shape, sumShape: tree.sumShape)
+        return add(.apply(smaller, arguments: inputs), shape: shape)
     }
 }
