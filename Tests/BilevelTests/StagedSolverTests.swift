@@ -59,4 +59,34 @@ final class StagedSolverTests: XCTestCase {
         }
         XCTAssertEqual(oracle.counts.hvps, 4)
     }
+
+    /// A specialization is used only when the reads it saves per product repay copying its constants
+    /// within `FixedPointHVP.paybackProducts` products: P3's HVP (σ(x), the labels and X w folded) is
+    /// specialized, P1's `G v + exp(x) ⊙ v` (only exp(x) folds, G is 50 × 50 here) is not.
+    func testSpecializesOnlyWhenItPays() throws {
+        let full = HyperCleaningWorkload()
+        var cleaning = full.problem(steps: 10, step: 15)
+        cleaning.derivatives = .staged
+        let cleaningOracle = BilevelOracle(cleaning), w = full.solution(full.x0)
+        let program = try XCTUnwrap(cleaningOracle.staged(.lowerHVP, [full.x0.shape, w.shape]))
+        let specialized = try XCTUnwrap(FixedPointHVP().program(cleaningOracle, full.x0, w))
+        // X w (n d reads) and the σ(x) steps fold; X stays (twice: once per product with it).
+        let saved = program.elementsRead - specialized.elementsRead
+        XCTAssertGreaterThan(saved, full.n * full.d)
+        XCTAssertGreaterThanOrEqual(FixedPointHVP.paybackProducts * saved, specialized.constantElements)
+        let ridge = RidgeWorkload(n: 200, d: 50)
+        var ridgeProblem = ridge.problem(steps: 1)
+        ridgeProblem.derivatives = .staged
+        let ridgeOracle = BilevelOracle(ridgeProblem), wRidge = ridge.solution(ridge.x0)
+        let ridgeProgram = try XCTUnwrap(ridgeOracle.staged(.lowerHVP, [ridge.x0.shape, wRidge.shape]))
+        let ridgeSpecialized = ridgeProgram.specialized(binding: [0: ridge.x0, 1: wRidge])
+        let ridgeSaved = ridgeProgram.elementsRead - ridgeSpecialized.elementsRead
+        XCTAssertEqual(ridgeSaved, ridge.d)
+        XCTAssertGreaterThan(ridgeSpecialized.constantElements, ridge.d * ridge.d)
+        XCTAssertLessThan(FixedPointHVP.paybackProducts * ridgeSaved, ridgeSpecialized.constantElements)
+        XCTAssertNil(FixedPointHVP().program(ridgeOracle, ridge.x0, wRidge))
+        let v = Tensor(shape: [ridge.d]) { Double($0 % 7) - 3 }
+        let system = LinearSystem(oracle: ridgeOracle, x: ridge.x0, y: wRidge)
+        XCTAssertLessThanOrEqual(relativeError(system.apply(v), hvp(at: wRidge, direction: v) { ridge.lower(ridge.x0, $0) }), 1e-12)
+    }
 }

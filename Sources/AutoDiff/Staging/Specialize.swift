@@ -116,3 +116,23 @@ extension ProgramBuilder {
         return add(.apply(smaller, arguments: inputs), shape: shape)
     }
 }
+
+extension Program {
+    /// The elements the applications read in one run, `Σ` over applications of their arguments' element
+    /// counts: a measure of a run's memory traffic, to compare a program with its specialization.
+    public var elementsRead: Int {
+        instructions.reduce(0) { total, instruction in
+            guard case let .apply(_, arguments) = instruction.operation else { return total }
+            return total + arguments.reduce(0) { $0 + instructions[$1].shape.reduce(1, *) }
+        }
+    }
+
+    /// The elements of the program's constants: what its memory plan copies in once, for each new
+    /// program (`MemoryPlan`), at the first run.
+    public var constantElements: Int {
+        instructions.reduce(0) { total, instruction in
+            guard case .constant = instruction.operation else { return total }
+            return total + instruction.shape.reduce(1, *)
+        }
+    }
+}
