@@ -32,6 +32,12 @@ final class SpecializeTests: XCTestCase {
             // The fused tree mixing σ(x), the labels and X v is split: its σ steps depend on x alone.
             XCTAssertTrue(program.description.contains("sigmoid"))
             XCTAssertFalse(specialized.description.contains("sigmoid"), "\(specialized)")
+            // X is captured once per use while staging; the specialization keeps one copy.
+            let matrices = specialized.instructions.filter { instruction in
+                if case .constant = instruction.operation { return instruction.shape == [p3.n, p3.d] }
+                return false
+            }
+            XCTAssertEqual(matrices.count, 1)
             for k in 0..<3 {
                 let v = random([p3.d], seed: 100 * seed + k)
                 XCTAssertLessThanOrEqual(maximumRelativeError(specialized.outputs(at: [v]), program.outputs(at: [x, w, v])), 1e-13)

@@ -9,7 +9,8 @@ extension Program {
     ///
     /// Every application whose arguments are all constants after the binding is evaluated once, here,
     /// through the engine (`Primitive.value`), and what no output reads any more is dropped; the
-    /// remaining arguments keep their order and are renumbered `0, 1, …`. In a fused element-wise tree
+    /// remaining arguments keep their order and are renumbered `0, 1, …`; constants that share their
+    /// storage and shape become one. In a fused element-wise tree
     /// (`fusingElementwise()`) that reads both constants and other values, the steps of constants alone
     /// are evaluated and the tree keeps the others, so `σ(x) ⊙ (A v)` keeps only the product when x is
     /// bound. Nothing else is rewritten (no `optimized()` pipeline), so
@@ -39,13 +40,16 @@ extension Program {
             remainingShapes.append(inputShapes[k])
         }
         var builder = ProgramBuilder()
-        var renumbered = [Int](repeating: -1, count: instructions.count)
+        var renumbered = [Int](repeating: -1, count: instructions.count), sameStorage = [ConstantStorage: Int]()
         for (i, instruction) in instructions.enumerated() {
             switch instruction.operation {
             case let .input(k):
                 renumbered[i] = builder.add(binding[k].map { .constant($0) } ?? .input(position[k]), shape: instruction.shape)
-            case .constant:
-                renumbered[i] = builder.add(instruction, [])
+            case let .constant(tensor):
+                // Staging captures a matrix once per use (X and Xᵀ of one X): one copy of the same storage.
+                let key = ConstantStorage(tensor)
+                renumbered[i] = sameStorage[key] ?? builder.add(instruction, [])
+                sameStorage[key] = renumbered[i]
             case let .apply(op, old):
                 let arguments = old.map { renumbered[$0] }
                 let constants = arguments.filter { builder.constant($0) != nil }.count
@@ -64,6 +68,17 @@ extension Program {
     /// (a traced value has no numbers to fold yet).
     public static func canBind(_ tensors: [Tensor]) -> Bool {
         tensors.allSatisfy { $0.activeTrace == nil }
+    }
+}
+
+/// A constant's identity by storage: equal keys are the very same elements in the same shape.
+private struct ConstantStorage: Hashable {
+    let address: UnsafeRawPointer?
+    let shape: [Int]
+
+    init(_ tensor: Tensor) {
+        address = tensor.storage.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        shape = tensor.shape
     }
 }
 

@@ -194,7 +194,7 @@ final class FixedPointHVP {
             let specialized = program.specialized(binding: [0: x, 1: y])
             // A new program copies its constants into its memory once; the staged program's copy is
             // reused by every solve. Worth it when the reads saved per product repay that copy within
-            // `paybackProducts` products (P3 at n = 500, d = 50: 27 101 reads saved against 52 001
+            // `paybackProducts` products (P3 at n = 500, d = 50: 27 101 reads saved against 27 001
             // constants; P1, whose HVP is `G v + exp(x) ⊙ v` with a d × d G, saves the d reads of exp(x)
             // against d² + d constants: not specialized; `StagedSolverTests`).
             guard Self.paybackProducts * (program.elementsRead - specialized.elementsRead) >= specialized.constantElements else {
