@@ -56,6 +56,14 @@ public final class BilevelOracle {
         return hvp(at: y, direction: v) { y in problem.lower(x, y) }
     }
 
+    /// `∇²ᵧᵧf · v` at the fixed point `(x, y)` of `point` (a linear solve's repeated products): the
+    /// staged HVP specialized to `(x, y)` once, or `lowerHVP(x, y, v)` when there is none; counts one HVP.
+    func lowerHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor, at point: FixedPointHVP) -> Tensor {
+        guard let program = point.program(self, x, y) else { return lowerHVP(x, y, v) }
+        counts.hvps += 1
+        return program.outputs(at: [v])[0]
+    }
+
     /// `∇²ₓᵧf · v = ∇ₓ⟨∇ᵧf, v⟩` at `(x, y)`.
     public func lowerMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor) -> Tensor {
         counts.mixedProducts += 1

@@ -30,6 +30,8 @@ public struct LinearSystem {
     public let y: Tensor
     /// The null space the system is restricted to, or `nil` for the plain `H v = b`.
     public let nullSpace: NullSpace?
+    /// `v ↦ H v` at this `(x, y)`: in staged mode, the HVP program specialized to `(x, y)` at the first product.
+    private let hessian = FixedPointHVP()
 
     /// A system at `(x, y)` for the oracle's problem, restricted to `nullSpace` when given.
     public init(oracle: BilevelOracle, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil) {
@@ -39,11 +41,13 @@ public struct LinearSystem {
         self.nullSpace = nullSpace
     }
 
-    /// `M v` (`H v` without a null space) by one counted Hessian-vector product.
+    /// `M v` (`H v` without a null space) by one counted Hessian-vector product. With staged
+    /// derivatives the first product specializes the staged HVP to this `(x, y)` and every product
+    /// replays the specialized program (`Program.specialized(binding:)`), which runs only the ops of `v`.
     public func apply(_ v: Tensor) -> Tensor {
-        guard let nullSpace else { return oracle.lowerHVP(x, y, v) }
+        guard let nullSpace else { return oracle.lowerHVP(x, y, v, at: hessian) }
         let projected = nullSpace.project(v)
-        return nullSpace.project(oracle.lowerHVP(x, y, projected)) + (v - projected)
+        return nullSpace.project(oracle.lowerHVP(x, y, projected, at: hessian)) + (v - projected)
     }
 
     /// `M_B v` for the Hessian of the mini-batch loss `problem.lowerBatch` on `indices`, projected like

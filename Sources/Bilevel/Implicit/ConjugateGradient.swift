@@ -34,24 +34,29 @@ public struct ConjugateGradient: HessianInverseSolver, Sendable {
         guard maxIterations >= 1 else { throw BilevelError.invalidArgument(name: "ConjugateGradient.maxIterations", reason: "must be ≥ 1, got \(maxIterations)") }
         guard tolerance >= 0 else { throw BilevelError.invalidArgument(name: "ConjugateGradient.tolerance", reason: "must be ≥ 0, got \(tolerance)") }
         try requireFinite(b, "the right-hand side b of the cg solve")
-        let normB = b.squaredNorm().scalar.squareRoot()
-        var v = Tensor(zeros: b.shape)
-        guard normB > 0 else { return LinearSolution(solution: v, iterations: 0, residual: 0, converged: true, tolerance: tolerance) }
-        var r = b, p = b, rr = normB * normB
+        // The iterates live in plain arrays (one pass each for the dot products and the updates, no
+        // tensor per operation); only the direction p goes out as a tensor, to the product with H.
+        let rhs = b.scalars, n = rhs.count
+        let normB = innerProduct(rhs, rhs).squareRoot()
+        var v = [Double](repeating: 0, count: n)
+        guard normB > 0 else { return LinearSolution(solution: Tensor(zeros: b.shape), iterations: 0, residual: 0, converged: true, tolerance: tolerance) }
+        var r = rhs, p = rhs, rr = normB * normB
         var iterations = 0, notes: [String] = []
         while iterations < maxIterations && rr.squareRoot() / normB > tolerance {
-            let hp = system.apply(p)
+            let hp = system.apply(Tensor(shape: b.shape, scalars: p)).scalars
             iterations += 1
-            let curvature = dot(p, hp).scalar
+            let curvature = innerProduct(p, hp)
             guard curvature > 0 else {
                 notes.append("cg: non-positive curvature pᵀHp = \(curvature) at iteration \(iterations): H is not positive definite")
                 break
             }
             let alpha = rr / curvature
-            v = v + alpha * p
-            r = r - alpha * hp
-            let rrNext = r.squaredNorm().scalar
-            p = r + (rrNext / rr) * p
+            for i in 0..<n {
+                v[i] += alpha * p[i]
+                r[i] -= alpha * hp[i]
+            }
+            let rrNext = innerProduct(r, r), beta = rrNext / rr
+            for i in 0..<n { p[i] = r[i] + beta * p[i] }
             rr = rrNext
         }
         let residual = rr.squareRoot() / normB
@@ -59,7 +64,9 @@ public struct ConjugateGradient: HessianInverseSolver, Sendable {
         if !converged && strict {
             throw BilevelError.didNotConverge(solver: name, iterations: iterations, residual: residual, tolerance: tolerance)
         }
-        return LinearSolution(solution: v, iterations: iterations, residual: residual, converged: converged, tolerance: tolerance, notes: notes)
+        return LinearSolution(
+            solution: Tensor(shape: b.shape, scalars: v), iterations: iterations, residual: residual, converged: converged,
+            tolerance: tolerance, notes: notes)
     }
 }
 

@@ -32,12 +32,17 @@ public struct NeumannSeries: HessianInverseSolver, Sendable {
     /// - Throws: `BilevelError.invalidArgument` for `K < 1` or `α ≤ 0`; `.didNotConverge` when strict.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         try validateSolverParameters("NeumannSeries", count: ("terms", terms), step: step, tolerance: tolerance)
-        var u = b, accumulated = b
+        // Plain arrays for u and the sum (one pass per term, no tensor per operation).
+        var u = b.scalars, accumulated = u
         for _ in 1..<terms {
-            u = u - step * system.apply(u)
-            accumulated = accumulated + u
+            let product = system.apply(Tensor(shape: b.shape, scalars: u)).scalars
+            for i in u.indices {
+                u[i] -= step * product[i]
+                accumulated[i] += u[i]
+            }
         }
-        return try system.finish(step * accumulated, rhs: b, iterations: terms - 1, solver: name, tolerance: tolerance, strict: strict)
+        let solution = Tensor(shape: b.shape, scalars: accumulated.map { step * $0 })
+        return try system.finish(solution, rhs: b, iterations: terms - 1, solver: name, tolerance: tolerance, strict: strict)
     }
 }
 
