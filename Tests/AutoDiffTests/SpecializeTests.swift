@@ -80,15 +80,20 @@ final class SpecializeTests: XCTestCase {
         XCTAssertEqual(specialized.outputs(at: [])[0].scalars, program.outputs(at: [a, b])[0].scalars)
     }
 
-    /// Specializing costs about one run of the original program, not an optimization pipeline: on the P3
-    /// HVP at full size it takes less than the median of 20 unspecialized runs times 20.
-    func testSpecializingCostsAboutOneRun() {
+    /// Nothing is left to fold: every application of the specialized P3 HVP reads at least one value
+    /// that depends on the remaining argument v (the cost of specializing is timed in the bench, not here).
+    func testEveryApplicationLeftDependsOnTheFreeArgument() {
         let p3 = HyperCleaningWorkload(), program = cleaningHVP(p3)
-        let x = p3.x0, w = random([p3.d], seed: 8), v = random([p3.d], seed: 9)
-        _ = program.outputs(at: [x, w, v])
-        let clock = ContinuousClock()
-        let run = (0..<20).map { _ in clock.measure { _ = program.outputs(at: [x, w, v]) } }.sorted()[10]
-        let specialize = clock.measure { _ = program.specialized(binding: [0: x, 1: w]) }
-        XCTAssertLessThan(specialize, run * 20)
+        let specialized = program.specialized(binding: [0: p3.x0, 1: random([p3.d], seed: 8)])
+        var dependsOnV = [Bool](repeating: false, count: specialized.instructions.count)
+        for (i, instruction) in specialized.instructions.enumerated() {
+            switch instruction.operation {
+            case .input: dependsOnV[i] = true
+            case .constant: dependsOnV[i] = false
+            case let .apply(op, arguments):
+                dependsOnV[i] = arguments.contains { dependsOnV[$0] }
+                XCTAssertTrue(dependsOnV[i], "\(op.name) at %\(i) reads constants only:\n\(specialized)")
+            }
+        }
     }
 }
