@@ -87,16 +87,17 @@ enum MatmulKernel {
         }
     }
 
-    /// `C = AᵀA` (`a` stored `k×m`), symmetric: the upper triangle by `ckernels_gram_upper` (micro-kernel
-    /// tiles wholly below the diagonal skipped: about half the work, one packing), its rows split into
-    /// one block of equal work per core, then the lower triangle mirrored (so C is exactly symmetric).
+    /// `C = AᵀA` (`a` stored `k×m`), symmetric: `ckernels_gram_rows` computes the upper triangle's tiles
+    /// (tiles wholly below the diagonal skipped: about half the work, one packing) and writes each
+    /// finished tile's mirror image while it is in L1; the rows are split into one block of equal work
+    /// per core.
     ///
     /// Measured and not kept (one core, CPU time, 2000×500): one GEMM per block of 64 rows, each from its
     /// diagonal on, 29–33 ms against 36–37 ms for the full product, because every block packed its own
-    /// copy of A.
+    /// copy of A. Replaced: a separate mirror pass over the 2 MB result after the triangle (strided reads
+    /// down the columns).
     private static func gram(m: Int, k: Int, _ a: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, work: Int) {
-        splitTriangle(m, work) { rows in ckernels_gram_upper(m, k, a, m, rows.lowerBound, rows.count, c, m) }
-        for i in 1..<m { for j in 0..<i { c[i * m + j] = c[j * m + i] } }
+        splitTriangle(m, work) { rows in ckernels_gram_rows(m, k, a, m, rows.lowerBound, rows.count, c, m) }
     }
 
     /// Runs `body` over the rows `0..<count` of an upper triangle (row i costs `count − i`), split when
