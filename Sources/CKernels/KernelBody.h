@@ -72,21 +72,39 @@ static void micro_kernel(long kc, const double *ap, const double *bp, double *c,
 /// depth step (`panel[p·width + i]`), the last panel padded with zeros. Line i, step p of the slice is
 /// `source[i·line_stride + p·depth_stride]`: rows of op(A) or columns of op(B), whichever the
 /// transposes make them in memory.
-static void pack_panels(int width, long count, long depth, const double *source, long line_stride,
-                        long depth_stride, double *packed) {
-    for (long start = 0; start < count; start += width) {
-        long lines = min_long(width, count - start);
-        double *panel = packed + start * depth;
-        const double *first = source + start * line_stride;
-        if (depth_stride == 1) {
+///
+/// When the lines are contiguous (a step is a row of the source), the source is read step by step, one
+/// row at a time, and scattered to the panels. Replaced (perf: about a quarter of the cycles of `AᵀA` at
+/// 2000×500 in these copies): panel by panel, which read `width` doubles from each of `depth` rows
+/// 4 KB apart, a new page at every step, for every panel.
+static inline __attribute__((always_inline)) void pack_panels(int width, long count, long depth, const double *source,
+                                                              long line_stride, long depth_stride, double *packed) {
+    if (depth_stride == 1) {
+        for (long start = 0; start < count; start += width) {
+            long lines = min_long(width, count - start);
+            double *panel = packed + start * depth;
+            const double *first = source + start * line_stride;
             for (long i = 0; i < lines; i++)
                 for (long p = 0; p < depth; p++) panel[p * width + i] = first[i * line_stride + p];
-        } else {
             for (long p = 0; p < depth; p++)
-                for (long i = 0; i < lines; i++) panel[p * width + i] = first[i * line_stride + p * depth_stride];
+                for (long i = lines; i < width; i++) panel[p * width + i] = 0;
         }
-        for (long p = 0; p < depth; p++)
-            for (long i = lines; i < width; i++) panel[p * width + i] = 0;
+        return;
+    }
+    long whole = count / width * width;
+    for (long p = 0; p < depth; p++) {
+        const double *step = source + p * depth_stride;
+        double *target = packed + p * width;
+        if (line_stride == 1) {
+            for (long start = 0; start < whole; start += width)
+                for (int i = 0; i < width; i++) target[start * depth + i] = step[start + i];
+        } else {
+            for (long start = 0; start < whole; start += width)
+                for (int i = 0; i < width; i++) target[start * depth + i] = step[(start + i) * line_stride];
+        }
+        if (whole < count)
+            for (long i = 0; i < width; i++)
+                target[whole * depth + i] = whole + i < count ? step[(whole + i) * line_stride] : 0;
     }
 }
 
