@@ -14,17 +14,18 @@ enum KernelSuite {
         let paths: [(String, KernelDispatch.InstructionSet)] = [("\(KernelDispatch.active)", KernelDispatch.active), ("portable", .portable)]
         let peak = peakGigaflops()
         var rates: [String] = []
-        /// Times `body` as the row `method`/`size` and notes its rate for `flops` floating-point operations.
-        func flopRate(_ method: String, _ size: String, flops: Double, _ body: () -> [Double]) {
+        /// Times `body` as the row `method`/`size` and notes its rate for `flops` floating-point operations
+        /// (`shape` says what the size's numbers are).
+        func flopRate(_ method: String, _ size: String, shape: String, flops: Double, _ body: () -> [Double]) {
             guard let ms = bench.measure("kernels", method, size: size, body) else { return }
             let gflops = flops / (ms * 1e6)
-            rates.append(String(format: "kernels %@ %@: %.1f GFLOP/s%@", method, size, gflops,
+            rates.append(String(format: "kernels %@ %@ (%@): %.1f GFLOP/s%@", method, size, shape, gflops,
                                 peak.map { String(format: ", %.0f %% of peak", 100 * gflops / $0.gigaflops) } ?? ""))
         }
         for (m, n, k) in [(128, 64, 32), (500, 500, 500), (2000, 500, 500)] {
             let a = Tensor(shape: [m, k]) { sin(0.37 * Double($0)) }, b = Tensor(shape: [k, n]) { cos(0.29 * Double($0)) }
             for (name, isa) in paths {
-                KernelDispatch.with(isa) { flopRate("gemm-\(name)", "\(m)x\(n)x\(k)", flops: 2 * Double(m * n * k)) { matmul(a, b).scalars } }
+                KernelDispatch.with(isa) { flopRate("gemm-\(name)", "\(m)x\(n)x\(k)", shape: "m×n×k", flops: 2 * Double(m * n * k)) { matmul(a, b).scalars } }
             }
         }
         // The symmetric AᵀA of a 2000×500 A (the P1 Hessian's Gram): the flops of its upper triangle,
@@ -32,7 +33,7 @@ enum KernelSuite {
         let tall = Tensor(shape: [2000, 500]) { sin(0.37 * Double($0)) }
         for (name, isa) in paths {
             KernelDispatch.with(isa) {
-                flopRate("gram-\(name)", "2000x500", flops: Double(2000 * 500 * 500)) {
+                flopRate("gram-\(name)", "2000x500", shape: "rows×columns of A", flops: Double(2000 * 500 * 500)) {
                     matmul(tall, tall, transposeA: true, transposeB: false).scalars
                 }
             }
