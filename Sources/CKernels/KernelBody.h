@@ -74,8 +74,8 @@ static void micro_kernel(long kc, const double *ap, const double *bp, double *c,
 /// transposes make them in memory.
 ///
 /// When the lines are contiguous (a step is a row of the source), the source is read step by step, one
-/// row at a time, and scattered to the panels. Replaced (perf: about a quarter of the cycles of `AᵀA` at
-/// 2000×500 in these copies): panel by panel, which read `width` doubles from each of `depth` rows
+/// row at a time, and scattered to the panels. Replaced (perf, load average 5–6: about a quarter of the
+/// cycles of `AᵀA` at 2000×500 in these copies): panel by panel, which read `width` doubles from each of `depth` rows
 /// 4 KB apart, a new page at every step, for every panel.
 static inline __attribute__((always_inline)) void pack_panels(int width, long count, long depth, const double *source,
                                                               long line_stride, long depth_stride, double *packed) {
@@ -118,8 +118,10 @@ static inline __attribute__((always_inline)) void pack_panels(int width, long co
 /// tiles, KC = 256, MC = 72 give 31–32 GFLOP/s. Slower or no better: 4×12 tiles (16.5 GFLOP/s: the
 /// extra B vector per step outweighs the fewer broadcasts), MC = 144 (29–32), KC = 128 or 512 (within
 /// the noise). Packing op(B) (and a transposed op(A)) row by row instead of panel by panel (`pack_panels`;
-/// one core, thread CPU time, best of 25, load average 5–6): `AᵀA` by this GEMM 37.4–40.5 → 27.9–30.8 ms,
-/// the symmetric `AᵀA` with its mirror 20.9–21.8 → 15.1–17.1 ms.
+/// one core, thread CPU time, best of 25, the old and new kernels alternating): `AᵀA` by this GEMM
+/// 27.7–28.2 → 26.7–27.2 ms and the symmetric `AᵀA` with its mirror 14.7–15.3 → 13.9–14.3 ms at load
+/// average 2.6; 37.4–40.5 → 27.9–30.8 ms and 20.9–21.8 → 15.1–17.1 ms at load average 5–6 (other
+/// processes evicting the caches and TLB hurt the page-per-step reads most).
 ///
 /// With `first_row` ≥ 0 the product is the symmetric `AᵀA` (`gram_rows`): C's row 0 is row `first_row` of
 /// the whole matrix, only the entries (i, j ≥ i) of the upper triangle are computed, and once a tile's
