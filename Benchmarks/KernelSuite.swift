@@ -1,7 +1,8 @@
 import AutoDiff
 import Foundation
 
-/// The `kernels` rows: GEMM at the MLP's and the P1/P2 shapes in GFLOP/s, GEMV and the fused
+/// The `kernels` rows: GEMM at the MLP's and the P1/P2 shapes and the symmetric `AᵀA` of P1's A in
+/// GFLOP/s, GEMV and the fused
 /// normal-equation product at 2000×500 in GB/s next to a same-run memory copy, each on the dispatched
 /// instruction set and on the portable kernels. The notes give the rates and the share of the FMA peak
 /// `cores × 2 FMA units × 4 doubles × 2 flops × clock` (clock from /proc/cpuinfo).
@@ -13,14 +14,28 @@ enum KernelSuite {
         let paths: [(String, KernelDispatch.InstructionSet)] = [("\(KernelDispatch.active)", KernelDispatch.active), ("portable", .portable)]
         let peak = peakGigaflops()
         var rates: [String] = []
+        /// Times `body` as the row `method`/`size` and notes its rate for `flops` floating-point operations
+        /// (`shape` says what the size's numbers are).
+        func flopRate(_ method: String, _ size: String, shape: String, flops: Double, _ body: () -> [Double]) {
+            guard let ms = bench.measure("kernels", method, size: size, body) else { return }
+            let gflops = flops / (ms * 1e6)
+            rates.append(String(format: "kernels %@ %@ (%@): %.1f GFLOP/s%@", method, size, shape, gflops,
+                                peak.map { String(format: ", %.0f %% of peak", 100 * gflops / $0.gigaflops) } ?? ""))
+        }
         for (m, n, k) in [(128, 64, 32), (500, 500, 500), (2000, 500, 500)] {
             let a = Tensor(shape: [m, k]) { sin(0.37 * Double($0)) }, b = Tensor(shape: [k, n]) { cos(0.29 * Double($0)) }
             for (name, isa) in paths {
-                let size = "\(m)x\(n)x\(k)"
-                guard let ms = KernelDispatch.with(isa, { bench.measure("kernels", "gemm-\(name)", size: size) { matmul(a, b).scalars } }) else { continue }
-                let gflops = 2 * Double(m * n * k) / (ms * 1e6)
-                rates.append(String(format: "kernels gemm-%@ %@ (m×n×k): %.1f GFLOP/s%@", name, size, gflops,
-                                    peak.map { String(format: ", %.0f %% of peak", 100 * gflops / $0.gigaflops) } ?? ""))
+                KernelDispatch.with(isa) { flopRate("gemm-\(name)", "\(m)x\(n)x\(k)", shape: "m×n×k", flops: 2 * Double(m * n * k)) { matmul(a, b).scalars } }
+            }
+        }
+        // The symmetric AᵀA of a 2000×500 A (the P1 Hessian's Gram): the flops of its upper triangle,
+        // half the GEMM's, so its rate compares per flop with gemm 500x500x2000's.
+        let tall = Tensor(shape: [2000, 500]) { sin(0.37 * Double($0)) }
+        for (name, isa) in paths {
+            KernelDispatch.with(isa) {
+                flopRate("gram-\(name)", "2000x500", shape: "rows×columns of A", flops: Double(2000 * 500 * 500)) {
+                    matmul(tall, tall, transposeA: true, transposeB: false).scalars
+                }
             }
         }
         if let peak, !rates.isEmpty {

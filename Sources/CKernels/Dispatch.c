@@ -66,8 +66,8 @@ void ckernels_gemm(bool transpose_a, bool transpose_b, long m, long n, long k, d
     DISPATCH(gemm, (transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
 }
 
-void ckernels_gram_upper(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc) {
-    DISPATCH(gram_upper, (m, k, a, lda, first_row, rows, c, ldc))
+void ckernels_gram_rows(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc) {
+    DISPATCH(gram_rows, (m, k, a, lda, first_row, rows, c, ldc))
 }
 
 void ckernels_gemv(long m, long k, const double *a, long lda, const double *x, double *y) {

@@ -8,7 +8,7 @@
 #define CK_DECLARE(suffix)                                                                                   \
     void gemm_##suffix(bool, bool, long, long, long, double, const double *, long, const double *, long,      \
                        double, double *, long);                                                              \
-    void gram_upper_##suffix(long, long, const double *, long, long, long, double *, long);                  \
+    void gram_rows_##suffix(long, long, const double *, long, long, long, double *, long);                  \
     void gemv_##suffix(long, long, const double *, long, const double *, double *);                          \
     void gemv_transposed_##suffix(long, long, const double *, long, const double *, double *);               \
     void normal_product_##suffix(long, long, const double *, long, const double *, const double *, double *); \

@@ -30,6 +30,9 @@ public struct RidgeWorkload {
     /// The `d × d` identity, built once: `hessian` adds `diag(exp x)` as `identity ⊙ exp(x)` (stageable,
     /// and without rebuilding `d²` entries on every call).
     private let identity: Tensor
+    /// `A/√n`, built once, so `hessian` forms `AᵀA/n` as the Gram product `(A/√n)ᵀ(A/√n)` with no pass
+    /// dividing the `d × d` result by n.
+    private let scaledA: Tensor
 
     /// The sizes of workloads.md: (200, 20), (1000, 100), (2000, 500).
     public static let sizes = [(n: 200, d: 20), (n: 1000, d: 100), (n: 2000, d: 500)]
@@ -56,7 +59,8 @@ public struct RidgeWorkload {
         dv = Tensor(Array(t[n...]))
         x0 = Tensor((0..<d).map { -3 + 0.5 * cos(0.9 * Double($0 + 1)) })
         identity = Tensor(shape: [d, d]) { k in k / d == k % d ? 1 : 0 }
-        eta = 1 / Self.largestEigenvalue(Self.hessian(a: a, n: n, identity: identity, x: x0), iterations: 500)
+        scaledA = a / Double(n).squareRoot()
+        eta = 1 / Self.largestEigenvalue(Self.hessian(scaledA: scaledA, identity: identity, x: x0), iterations: 500)
     }
 
     /// `f(x, w) = 0.5/n ‖A w − b‖² + 0.5 Σ exp(xⱼ) wⱼ²`, written with engine ops.
@@ -68,7 +72,7 @@ public struct RidgeWorkload {
     public func upper(_ x: Tensor, _ w: Tensor) -> Tensor { 0.5 / Double(m) * (matmul(c, w) - dv).squaredNorm() }
 
     /// `H(x) = AᵀA/n + diag(exp x)`, the lower level's Hessian in w.
-    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(a: a, n: n, identity: identity, x: x) }
+    public func hessian(_ x: Tensor) -> Tensor { Self.hessian(scaledA: scaledA, identity: identity, x: x) }
 
     /// The lower loss over the training rows `indices` (mean squared residual over them, plus the full
     /// penalty), so the mean over all rows is `f`: the per-sample losses of stochastic and WoodFisher methods.
@@ -132,10 +136,11 @@ public struct RidgeWorkload {
         return g
     }
 
-    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable);
-    /// `AᵀA` by the symmetric Gram product (`matmul` of one buffer with itself, about half the work).
-    static func hessian(a: Tensor, n: Int, identity: Tensor, x: Tensor) -> Tensor {
-        matmul(a, a, transposeA: true, transposeB: false) / Double(n) + identity * exp(x)
+    /// `AᵀA/n + I ⊙ exp(x)` (the identity times the row `exp(x)`, broadcast: `diag(exp x)`, stageable),
+    /// given `scaledA = A/√n`: `AᵀA/n = scaledAᵀ scaledA` by the symmetric Gram product (`matmul` of one
+    /// buffer with itself, about half the work), so no pass divides the `d × d` product by n.
+    static func hessian(scaledA: Tensor, identity: Tensor, x: Tensor) -> Tensor {
+        matmul(scaledA, scaledA, transposeA: true, transposeB: false) + identity * exp(x)
     }
 
     /// The largest eigenvalue of a symmetric positive semi-definite matrix by power iteration from ones.

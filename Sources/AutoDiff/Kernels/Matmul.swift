@@ -87,20 +87,25 @@ enum MatmulKernel {
         }
     }
 
-    /// `C = AᵀA` (`a` stored `k×m`), symmetric: the upper triangle by `ckernels_gram_upper` (micro-kernel
-    /// tiles wholly below the diagonal skipped: about half the work, one packing), its rows split into
-    /// one block of equal work per core, then the lower triangle mirrored (so C is exactly symmetric).
+    /// `C = AᵀA` (`a` stored `k×m`), symmetric: `ckernels_gram_rows` computes the upper triangle's tiles
+    /// (tiles wholly below the diagonal skipped: about half the work, one packing) and writes each
+    /// finished tile's mirror image while it is in L1; the rows are split into one block of equal work
+    /// per core.
     ///
     /// Measured and not kept (one core, CPU time, 2000×500): one GEMM per block of 64 rows, each from its
     /// diagonal on, 29–33 ms against 36–37 ms for the full product, because every block packed its own
-    /// copy of A.
+    /// copy of A. Replaced: a separate mirror pass over the 2 MB result after the triangle (strided reads
+    /// down the columns).
     private static func gram(m: Int, k: Int, _ a: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, work: Int) {
-        splitTriangle(m, work) { rows in ckernels_gram_upper(m, k, a, m, rows.lowerBound, rows.count, c, m) }
-        for i in 1..<m { for j in 0..<i { c[i * m + j] = c[j * m + i] } }
+        splitTriangle(m, work) { rows in ckernels_gram_rows(m, k, a, m, rows.lowerBound, rows.count, c, m) }
     }
 
     /// Runs `body` over the rows `0..<count` of an upper triangle (row i costs `count − i`), split when
     /// `work` is large into one block per core of equal cost: block q ends at row `count·(1 − √(1 − q/P))`.
+    ///
+    /// Measured and not kept (the blocks run one after another on one core, thread CPU time, 2000×500,
+    /// AVX2): more blocks than cores, so a core the machine takes away leaves fewer rows behind: 2 blocks
+    /// 15.6–16.3 ms in all, 4 blocks 18.3–18.6, 8 blocks 22.4–23.6 (each block packs its own panels).
     private static func splitTriangle(_ count: Int, _ work: Int, _ body: (Range<Int>) -> Void) {
         let pieces = work >= parallelThreshold ? min(cores, count) : 1
         guard pieces > 1 else { return body(0..<count) }

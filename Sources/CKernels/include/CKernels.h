@@ -40,10 +40,11 @@ void ckernels_gemm(bool transpose_a, bool transpose_b, long m, long n, long k, d
                    const double *a, long lda, const double *b, long ldb, double beta, double *c, long ldc);
 
 /// The rows `first_row ..< first_row + rows` of the upper triangle of `C = AᵀA` (`A` stored `k × m` with
-/// leading dimension `lda`, C `m × m` with `ldc`), computed by whole micro-kernel tiles: every entry
-/// (i, j ≥ i) of those rows is written, some entries just below the diagonal too, the rest not touched.
-/// Each entry has the bits `ckernels_gemm` gives it.
-void ckernels_gram_upper(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc);
+/// leading dimension `lda`, C `m × m` with `ldc`) and their mirror images: every entry (i, j ≥ i) of
+/// those rows and every entry (j, i) below it is written, nothing else. Calls on disjoint row ranges
+/// write disjoint entries (they may run at once), and together the ranges `0 ..< m` fill C exactly
+/// symmetric. Each entry has the bits `ckernels_gemm` gives it.
+void ckernels_gram_rows(long m, long k, const double *a, long lda, long first_row, long rows, double *c, long ldc);
 
 /// `y[i] = Σ_p A[i, p] x[p]` for the rows `i < m` of `A` (`m × k`, leading dimension `lda`).
 void ckernels_gemv(long m, long k, const double *a, long lda, const double *x, double *y);
