@@ -121,7 +121,7 @@ public struct Add: BinaryPrimitive {
     }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "+") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "+", +) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.add, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.add, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -138,7 +138,7 @@ public struct Subtract: BinaryPrimitive {
     }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "-") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "-", -) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.subtract, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.subtract, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -155,7 +155,7 @@ public struct Multiply: BinaryPrimitive {
     }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "*") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "*", *) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.multiply, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.multiply, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a * t }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b).sum(toShape: a.shape) }
@@ -172,7 +172,7 @@ public struct Divide: BinaryPrimitive {
     }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "/") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "/", /) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.divide, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.divide, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t / b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -(t * y / b) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g / b).sum(toShape: a.shape) }

@@ -67,6 +67,7 @@ public struct Matmul: BinaryPrimitive {
             guard m == 1 || k == 1 || n == 1 else {
                 return applyPerBatchElement(inputs, isBatched: isBatched, batchSize: batchSize)
             }
+            if k == 1 { return opA * opB.reshaped(to: [batchSize, 1, n]) }
             return (opA.reshaped(to: [batchSize, m, k, 1]) * opB.reshaped(to: [batchSize, 1, k, n])).sum(alongAxis: 2)
         }
     }
