@@ -81,6 +81,19 @@ final class BatchingTests: XCTestCase {
         }
     }
 
+    /// The compiled element-wise arithmetic with an operand broadcast along a middle axis (what batched
+    /// outer products and columns produce) equals the eager op, for each of the four ops.
+    func testCompiledMiddleAxisBroadcastEqualsEager() {
+        let shapes: [([Int], [Int])] = [([4, 3, 1], [4, 1, 5]), ([4, 3], [4, 1]), ([4, 1, 1], [4, 3, 1]), ([2, 1, 3], [2, 4, 1])]
+        let ops: [(Tensor, Tensor) -> Tensor] = [{ $0 + $1 }, { $0 - $1 }, { $0 * $1 }, { $0 / $1 }]
+        for (sa, sb) in shapes {
+            let a = OpGradcheckTests.input(sa), b = OpGradcheckTests.positive(sb)
+            for (k, op) in ops.enumerated() {
+                assertClose(stage(shapes: [sa, sb]) { op($0[0], $0[1]) }.outputs(at: [a, b])[0], op(a, b), "op \(k) \(sa) \(sb)")
+            }
+        }
+    }
+
     /// The normal product `Aᵀ(A v − b)` with `v` and/or `b` batched takes the GEMM form; a batched `A`
     /// loops.
     func testNormalProductBatchedEqualsLoop() {
