@@ -81,6 +81,27 @@ final class BatchingTests: XCTestCase {
         }
     }
 
+    /// The model ops outside the gradcheck list: maxima along an axis (a rule), gathers and masked
+    /// selections (the default, values and gradient programs; a maximum's VJP reads the argmax, so its
+    /// gradient is not stageable).
+    func testSelectionOpsBatchedEqualLoop() {
+        let indices = AxisIndices([2, 0, 1, 1, 0, 2], shape: [2, 3])
+        let mask = Tensor(shape: [2, 3], scalars: [1, 0, 1, 0, 0, 1])
+        let cases: [(name: String, f: (Tensor) -> Tensor, loops: Bool)] = [
+            ("max-axis1", { ($0 * $0).maximum(alongAxis: 1) }, false),
+            ("min-axis0", { sin($0).minimum(alongAxis: 0) }, false),
+            ("gather", { $0.gathering(indices, alongAxis: 1) * $0 }, true),
+            ("select", { select(mask, $0, $0 * $0) }, true),
+        ]
+        let x = OpGradcheckTests.input([2, 3])
+        for (name, f, loops) in cases {
+            XCTAssertEqual(checkBatched(name, stage(shape: [2, 3], f), at: [x], batched: [true]), loops, name)
+            guard loops else { continue }
+            let gradient = stage(shape: [2, 3]) { (f($0) * OpGradcheckTests.weights(like: f(x))).sum() }.gradient()
+            checkBatched("∇\(name)", gradient, at: [x], batched: [true])
+        }
+    }
+
     /// The compiled element-wise arithmetic with an operand broadcast along a middle axis (what batched
     /// outer products and columns produce) equals the eager op, for each of the four ops.
     func testCompiledMiddleAxisBroadcastEqualsEager() {
