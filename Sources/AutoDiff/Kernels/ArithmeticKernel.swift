@@ -58,15 +58,42 @@ extension Elementwise {
     }
 
     /// The buffer-level `a ∘ b` of a binary arithmetic primitive (`Primitive.evaluate(_:)`): the C
-    /// kernel straight into the output when both operands enter directly, else `fallback` (an operand
-    /// broadcast along a middle axis).
-    static func zip(_ kernel: ArithmeticKernel, _ buffers: PrimitiveBuffers, fallback: (PrimitiveBuffers) -> Void) {
+    /// kernel straight into the output when both operands enter directly, else run by run
+    /// (`zipByRuns`, an operand broadcast along a middle axis: a column, a batch of rows).
+    static func zip(_ kernel: ArithmeticKernel, _ buffers: PrimitiveBuffers) {
         let n = buffers.outputCount, aCount = buffers.inputCount(0), bCount = buffers.inputCount(1)
         guard n > 0 else { return }
         guard zipsDirectly(aCount, buffers.inputShapes[0], bCount, buffers.inputShapes[1], buffers.outputShape),
             zipsDirectly(bCount, buffers.inputShapes[1], 1, [], buffers.outputShape)
-        else { return fallback(buffers) }
+        else { return zipByRuns(kernel, buffers) }
         zip(kernel, buffers.inputs[0], aCount, buffers.inputs[1], bCount, buffers.output, n)
+    }
+
+    /// `a ∘ b` for any broadcast: one kernel call per run along the last axis of extent above 1, each
+    /// operand stepping 1 along it (or 0 where it is broadcast), the start of each run found by walking
+    /// the other axes with each operand's broadcast strides (0 along its broadcast axes).
+    private static func zipByRuns(_ kernel: ArithmeticKernel, _ buffers: PrimitiveBuffers) {
+        let shape = buffers.outputShape
+        let aStrides = Shapes.broadcastStrides(of: buffers.inputShapes[0], to: shape)
+        let bStrides = Shapes.broadcastStrides(of: buffers.inputShapes[1], to: shape)
+        let axes = shape.indices.filter { shape[$0] > 1 }
+        guard let last = axes.last else { return kernel(1, buffers.inputs[0], 0, buffers.inputs[1], 0, buffers.output) }
+        let outer = axes.dropLast(), run = shape[last]
+        var index = [Int](repeating: 0, count: shape.count)
+        var start = 0, aOffset = 0, bOffset = 0
+        while start < buffers.outputCount {
+            kernel(run, buffers.inputs[0] + aOffset, aStrides[last], buffers.inputs[1] + bOffset, bStrides[last], buffers.output + start)
+            start += run
+            for axis in outer.reversed() {
+                index[axis] += 1
+                aOffset += aStrides[axis]
+                bOffset += bStrides[axis]
+                if index[axis] < shape[axis] { break }
+                aOffset -= aStrides[axis] * shape[axis]
+                bOffset -= bStrides[axis] * shape[axis]
+                index[axis] = 0
+            }
+        }
     }
 
     /// Whether an operand of `count` elements and `shape` enters the kernel without an explicit

@@ -75,6 +75,10 @@ public struct Broadcast: UnaryPrimitive {
     /// The target shape.
     public var shape: [Int]
     public var name: String { "broadcast" }
+    /// Batching: `x` `[B] + s` padded to the target's rank after its batch axis, broadcast to `[B] + shape`.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Broadcast(shape: [batchSize] + shape)(Batching.padded(inputs[0], toRank: shape.count))
+    }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Elementwise.broadcast(x, to: shape) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.broadcast(buffers, fallback: evaluateThroughValue) }
@@ -89,6 +93,12 @@ public struct SumToShape: UnaryPrimitive {
     /// The reduced shape.
     public var shape: [Int]
     public var name: String { "sumToShape" }
+    /// Batching: summed to `[B]` + `shape` padded to the input's rank (the batch axis kept), then the
+    /// padding dropped.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        let x = inputs[0], padding = [Int](repeating: 1, count: x.rank - 1 - shape.count)
+        return SumToShape(shape: [batchSize] + padding + shape)(x).reshaped(to: [batchSize] + shape)
+    }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Elementwise.sumToShape(x, shape) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.sumToShape(buffers, fallback: evaluateThroughValue) }
@@ -105,9 +115,13 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
 /// The primitive behind `a + b`: `ẏ = ȧ + ḃ` (broadcast), `ā = sum(ȳ, toShape: a.shape)`, same for `b`.
 public struct Add: BinaryPrimitive {
     public var name: String { "add" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "+") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "+", +) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.add, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.add, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -118,9 +132,13 @@ public struct Add: BinaryPrimitive {
 /// The primitive behind `a - b`: ∂/∂a = 1, ∂/∂b = −1 (adjoints summed back to each shape).
 public struct Subtract: BinaryPrimitive {
     public var name: String { "subtract" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "-") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "-", -) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.subtract, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.subtract, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
@@ -131,9 +149,13 @@ public struct Subtract: BinaryPrimitive {
 /// The primitive behind `a * b`: ∂/∂a = b, ∂/∂b = a.
 public struct Multiply: BinaryPrimitive {
     public var name: String { "multiply" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "*") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "*", *) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.multiply, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.multiply, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a * t }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b).sum(toShape: a.shape) }
@@ -144,9 +166,13 @@ public struct Multiply: BinaryPrimitive {
 /// The primitive behind `a / b`: ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b.
 public struct Divide: BinaryPrimitive {
     public var name: String { "divide" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "/") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "/", /) }
-    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.divide, buffers, fallback: evaluateThroughValue) }
+    public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.zip(.divide, buffers) }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t / b }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -(t * y / b) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g / b).sum(toShape: a.shape) }
@@ -157,6 +183,8 @@ public struct Divide: BinaryPrimitive {
 /// The primitive behind prefix `-x`: ∂/∂x = −1.
 public struct Negate: UnaryPrimitive {
     public var name: String { "negate" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.negate) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.negate) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }

@@ -13,6 +13,8 @@ public struct LogOnePlus: UnaryPrimitive {
     public init() {}
     /// `"log1p"`.
     public var name: String { "log1p" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     /// `log1p` of every element.
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.log1p($0) } }
     /// `ẏ = ẋ / (1 + x)`.
@@ -32,6 +34,8 @@ public struct ExpMinusOne: UnaryPrimitive {
     public init() {}
     /// `"expm1"`.
     public var name: String { "expm1" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     /// `expm1` of every element.
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x) { Foundation.expm1($0) } }
     /// `ẏ = (y + 1) ẋ`.
@@ -69,6 +73,8 @@ public struct Clamp: UnaryPrimitive {
 
     /// `"clamp"`.
     public var name: String { "clamp" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     /// Every element clamped.
     public func value(_ x: Tensor) -> Tensor {
         let lower = lower, upper = upper

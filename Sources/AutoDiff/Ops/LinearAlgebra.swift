@@ -42,6 +42,35 @@ public struct Matmul: BinaryPrimitive {
     /// Whether the second operand enters transposed.
     public var transposeB: Bool
     public var name: String { "matmul" }
+    /// Batching. A batched `A` times an unbatched `B`: the `op(A_b)` stacked as the rows of one matrix,
+    /// one GEMM `[B·m, k] · op(B)`. An unbatched `A` times a batched `B`: through the transpose,
+    /// `(op(A) op(B_b))ᵀ = op(B_b)ᵀ op(A)ᵀ`, one GEMM `[B·n, k] · op(A)ᵀ`, each block transposed back.
+    /// Both batched: the broadcast product `Σ_k op(A_b)[i, k] op(B_b)[k, j]` when one extent of the
+    /// three is 1 (outer products, matrix·vector), else one product per batch element.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        let (a, b) = (inputs[0], inputs[1])
+        switch (isBatched[0], isBatched[1]) {
+        case (true, false):
+            let rowsA = transposeA ? Batching.transposingMatrices(a) : a
+            let (m, k) = (rowsA.shape[1], rowsA.shape[2]), n = transposeB ? b.shape[0] : b.shape[1]
+            return Matmul(transposeA: false, transposeB: transposeB)(rowsA.reshaped(to: [batchSize * m, k]), b)
+                .reshaped(to: [batchSize, m, n])
+        case (false, true):
+            let rowsB = transposeB ? b : Batching.transposingMatrices(b)
+            let (n, k) = (rowsB.shape[1], rowsB.shape[2]), m = transposeA ? a.shape[1] : a.shape[0]
+            let product = Matmul(transposeA: false, transposeB: !transposeA)(rowsB.reshaped(to: [batchSize * n, k]), a)
+            return Batching.transposingMatrices(product.reshaped(to: [batchSize, n, m]))
+        default:
+            let opA = transposeA ? Batching.transposingMatrices(a) : a
+            let opB = transposeB ? Batching.transposingMatrices(b) : b
+            let (m, k, n) = (opA.shape[1], opA.shape[2], opB.shape[2])
+            guard m == 1 || k == 1 || n == 1 else {
+                return applyPerBatchElement(inputs, isBatched: isBatched, batchSize: batchSize)
+            }
+            if k == 1 { return opA * opB.reshaped(to: [batchSize, 1, n]) }
+            return (opA.reshaped(to: [batchSize, m, k, 1]) * opB.reshaped(to: [batchSize, 1, k, n])).sum(alongAxis: 2)
+        }
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] {
         [transposeA ? a[1] : a[0], transposeB ? b[0] : b[1]]
     }
@@ -127,6 +156,8 @@ extension Tensor {
 /// The primitive behind `transposed` (matrices): linear, so `ẏ = ẋᵀ` and `x̄ = ȳᵀ`.
 public struct Transpose: UnaryPrimitive {
     public var name: String { "transpose" }
+    /// Batching: each batch element's matrix transposed.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { Batching.transposingMatrices(inputs[0]) }
     public func outputShape(_ x: [Int]) -> [Int] { [x[1], x[0]] }
     public func value(_ x: Tensor) -> Tensor {
         let out = [Double](unsafeUninitializedCapacity: x.count) { buffer, initialized in

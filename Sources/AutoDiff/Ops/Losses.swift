@@ -47,6 +47,10 @@ public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// `ā = m ȳ`, `b̄ = (1 − m) ȳ` (each summed back to its shape).
 public struct Maximum: BinaryPrimitive {
     public var name: String { "maximum" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "maximum") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
         Elementwise.zip(a, b, op: "maximum") { Swift.max($0, $1) }
@@ -70,6 +74,10 @@ public struct FirstIsMaximum: BinaryPrimitive {
     /// The mask op (it has no attributes).
     public init() {}
     public var name: String { "firstIsMaximum" }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "maximum") }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor {
         Elementwise.zip(a, b, op: "maximum") { $0 >= $1 ? 1 : 0 }

@@ -25,6 +25,17 @@ public struct NormalProduct: Primitive {
 
     public var name: String { "normalProduct" }
 
+    /// Batching. An unbatched `A` with batched `v` (rows `V` `[B, d]`) and/or `b`: the GEMM form
+    /// `R = V Aᵀ − b` `[B, n]`, then `R A` `[B, d]` (two GEMMs, each batch element's `Aᵀ(A v_b − b_b)` a
+    /// row). A batched `A`: one product per batch element.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        guard !isBatched[0] else { return applyPerBatchElement(inputs, isBatched: isBatched, batchSize: batchSize) }
+        let a = inputs[0], v = inputs[1]
+        let products = isBatched[1] ? Matmul(transposeA: false, transposeB: true)(v, a) : matmul(a, v)
+        let residuals = subtractsTarget ? products - inputs[2] : products
+        return Matmul(transposeA: false, transposeB: false)(residuals, a)
+    }
+
     public func outputShape(_ inputShapes: [[Int]]) -> [Int] {
         let a = inputShapes[0], v = inputShapes[1]
         let fits = inputShapes.count == (subtractsTarget ? 3 : 2) && a.count == 2 && v == [a[1]]

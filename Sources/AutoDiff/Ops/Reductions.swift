@@ -93,6 +93,12 @@ public struct LogSumExp: UnaryPrimitive {
     /// The reduced (non-negative) axis, or `nil` for all elements.
     public var axis: Int?
     public var name: String { "logSumExp" }
+    /// Batching: along `axis + 1`, or (over all elements) along the flattened row of each batch element.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        let x = inputs[0]
+        guard let axis else { return LogSumExp(axis: 1)(x.reshaped(to: [batchSize, x.count / batchSize])) }
+        return LogSumExp(axis: axis + 1)(x)
+    }
     public func outputShape(_ x: [Int]) -> [Int] {
         guard let axis else { return [] }
         var shape = x

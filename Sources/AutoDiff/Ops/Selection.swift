@@ -98,6 +98,8 @@ public struct MaxAlongAxis: UnaryPrimitive {
 
     /// `"max"`.
     public var name: String { "max" }
+    /// Batching: the same maximum one axis further in.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { MaxAlongAxis(axis: axis + 1)(inputs[0]) }
     /// The input's shape without `axis`.
     public func outputShape(_ shape: [Int]) -> [Int] {
         var reduced = shape

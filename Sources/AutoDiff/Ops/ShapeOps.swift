@@ -78,6 +78,8 @@ public struct Reshape: UnaryPrimitive {
     /// The new shape.
     public var shape: [Int]
     public var name: String { "reshape" }
+    /// Batching: the same reshape behind the batch axis.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { Reshape(shape: [batchSize] + shape)(inputs[0]) }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { Tensor(shape: shape, scalars: x.scalars, trace: nil) }
     /// A compiled program gives the output the input's buffer.
@@ -98,6 +100,8 @@ public struct Slice: UnaryPrimitive {
     /// The kept positions along `axis`.
     public var range: Range<Int>
     public var name: String { "slice" }
+    /// Batching: the same slice one axis further in.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { Slice(axis: axis + 1, range: range)(inputs[0]) }
     public func outputShape(_ x: [Int]) -> [Int] {
         var shape = x
         shape[axis] = range.count
@@ -130,6 +134,10 @@ public struct Embed: UnaryPrimitive {
     /// The offset of the input along `axis`.
     public var start: Int
     public var name: String { "embed" }
+    /// Batching: the same embedding one axis further in.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Embed(shape: [batchSize] + shape, axis: axis + 1, start: start)(inputs[0])
+    }
     public func outputShape(_ x: [Int]) -> [Int] { shape }
     public func value(_ x: Tensor) -> Tensor { ShapeKernel.embed(x, in: shape, axis: axis, at: start) }
     /// Zeros around the input's place and the input copied into it (each output element written once).
@@ -161,6 +169,12 @@ public struct Concatenate: Primitive {
     /// The output shape.
     public var shape: [Int]
     public var name: String { "concatenate" }
+    /// Batching: every input batched (an unbatched one repeated along the batch axis), concatenated
+    /// one axis further in.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        let rows = inputs.indices.map { isBatched[$0] ? inputs[$0] : repeatedAlongBatch(inputs[$0], batchSize: batchSize) }
+        return Concatenate(axis: axis + 1, offsets: offsets, shape: [batchSize] + shape).apply(rows)
+    }
     public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
     public func value(_ inputs: [Tensor]) -> Tensor {
         var out = Tensor(zeros: shape)

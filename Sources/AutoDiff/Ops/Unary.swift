@@ -9,6 +9,8 @@ public func exp(_ x: Tensor) -> Tensor { Exp()(x) }
 public struct Exp: UnaryPrimitive {
     public init() {}
     public var name: String { "exp" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.exp) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.exp) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
@@ -26,6 +28,8 @@ public protocol ElementwisePrimitive: UnaryPrimitive {
 extension ElementwisePrimitive {
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * derivative(x: x, y: y) }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * derivative(x: x, y: y) }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
 }
 
 /// Natural logarithm element-wise. Derivative `1/x`.
@@ -34,6 +38,8 @@ public func log(_ x: Tensor) -> Tensor { Log()(x) }
 /// The primitive behind `log(_:)`: `ẏ = ẋ/x`, `x̄ = ȳ/x`.
 public struct Log: UnaryPrimitive {
     public var name: String { "log" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.log) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.log) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
@@ -47,6 +53,8 @@ public func sqrt(_ x: Tensor) -> Tensor { Sqrt()(x) }
 /// The primitive behind `sqrt(_:)`: `ẏ = 0.5 ẋ/y`, `x̄ = 0.5 ȳ/y`.
 public struct Sqrt: UnaryPrimitive {
     public var name: String { "sqrt" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
     /// `y[i] = x.squareRoot()` over the elements of `x`.
@@ -84,6 +92,10 @@ public func pow(_ a: Tensor, _ b: Tensor) -> Tensor { Pow()(a, b) }
 public struct Pow: BinaryPrimitive {
     public var name: String { "pow" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "pow") }
+    /// Batching: broadcasting element-wise (`Batching.broadcasting`).
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
+        Batching.broadcasting(self, inputs, isBatched: isBatched)
+    }
     public func value(_ a: Tensor, _ b: Tensor) -> Tensor { Elementwise.zip(a, b, op: "pow") { Foundation.pow($0, $1) } }
     public func jvpA(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * b * pow(a, b - 1) }
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * y * log(a) }
@@ -207,6 +219,8 @@ public enum PiecewiseConstant: UnaryPrimitive {
     /// `1[x > 0]`.
     case step
     public var name: String { self == .sign ? "sign" : "step" }
+    /// Batching: element-wise, so the op applies to the batched input as it is.
+    public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: kernel) }
     /// The function over the elements of `x` into `y`.

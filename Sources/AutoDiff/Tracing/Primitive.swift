@@ -48,6 +48,12 @@ public protocol Primitive: Hashable, Sendable {
     /// The doubles of scratch memory `evaluate(_:)` needs for inputs of `inputShapes` (handed to it as
     /// `buffers.workspace`, part of the program's arena). Default 0.
     func workspaceCount(_ inputShapes: [[Int]]) -> Int
+    /// The batching rule (`Program.vmap`): the op applied to every batch element at once, where input
+    /// `k` has a leading batch axis of extent `batchSize` when `isBatched[k]` (at least one has) and is
+    /// shared otherwise; returns the outputs stacked along a new leading axis, `[batchSize] + output
+    /// shape`, emitted as ordinary primitives. The default (`applyPerBatchElement`) slices, applies and
+    /// stacks, correct for every op; the ops that matter fold the batch into one application.
+    func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor
 }
 
 /// The buffers of one application of a primitive inside a compiled program: the inputs' elements
