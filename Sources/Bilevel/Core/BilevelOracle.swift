@@ -162,6 +162,24 @@ public final class BilevelOracle {
         return stepJVP(state, x, directions: directions, like: y0).tangent
     }
 
+    /// `A Z + B` for the step at `(s, x)`: the tangents of Ψ in the directions `(Z_i, e_i)` for every
+    /// coordinate i of x, with `Z` stacked as `[d] + s.shape` (row i is Z_i) — FAD's update
+    /// `Z_t = A_t Z_{t−1} + B_t` (Liu et al. 2021 (survey), eq. 16). Counts d JVPs. Staged, it replays
+    /// one program batched over the d columns (`Program.vmap` of the tangent program); eager, it runs
+    /// one tangent per column.
+    public func stepTangents(_ state: Tensor, _ x: Tensor, columns: Tensor, like y0: Tensor) -> Tensor {
+        let d = x.count
+        if let program = staged(.stepTangents, [state.shape, x.shape, y0.shape]) {
+            counts.jvps += d
+            let basis = Tensor(shape: [d] + x.shape) { $0 / d == $0 % d ? 1 : 0 }
+            return program.outputs(at: [state, x, columns, basis])[0]
+        }
+        let rows = (0..<d).map { i in
+            stepTangent(state, x, directions: (columns[i], Tensor(shape: x.shape) { $0 == i ? 1 : 0 }), like: y0)
+        }
+        return Tensor(shape: columns.shape, scalars: rows.flatMap(\.scalars))
+    }
+
     /// `(Aᵀ λ, Bᵀ λ)` for the step at `(s, x)`: one reverse sweep through Ψ (which itself contains a
     /// gradient, so this is a nested, reverse-over-reverse product).
     public func stepVJP(_ state: Tensor, _ x: Tensor, cotangent: Tensor, like y0: Tensor) -> (state: Tensor, x: Tensor) {

@@ -8,7 +8,8 @@
 /// when its columns are JVPs of `x ↦ s_0(x)`. It is the exact derivative of `x ↦ F(x, y_T(x))`, equal to RAD.
 ///
 /// Cost: T steps and `d·T` step tangents for `d = x.count` (`counts.jvps == d·T`; with staged derivatives
-/// each tangent replays a program without the step's value), one upper gradient; memory
+/// the d tangents of a step are one replay of the tangent program batched over the columns of Z,
+/// `BilevelOracle.stepTangents`), one upper gradient; memory
 /// O(d·|s|) independent of T (the trajectory is never stored). Use it when x has few coordinates and T
 /// is long (the hyperparameter case), where RAD's O(T·|s|) memory is the limit.
 public struct ForwardUnroll: HypergradientMethod, Sendable {
@@ -30,10 +31,11 @@ public struct ForwardUnroll: HypergradientMethod, Sendable {
         return try timed(oracle) { diagnostics in
             var state = dynamics.initialState(y0)
             let basis = (0..<d).map { i in Tensor(shape: x.shape) { $0 == i ? 1 : 0 } }
-            var columns = basis.map { problem.startTangent(x, direction: $0, like: state) }
+            let starts = basis.map { problem.startTangent(x, direction: $0, like: state) }
+            var columns = Tensor(shape: [d] + state.shape, scalars: starts.flatMap(\.scalars))
             for t in 1...problem.innerSteps {
                 let next = oracle.step(state, x, like: y0)
-                for i in 0..<d { columns[i] = oracle.stepTangent(state, x, directions: (columns[i], basis[i]), like: y0) }
+                columns = oracle.stepTangents(state, x, columns: columns, like: y0)
                 guard next.shape == state.shape else {
                     throw BilevelError.shapeMismatch(name: "the inner state Ψ(s, x)", expected: state.shape, actual: next.shape)
                 }
@@ -42,7 +44,7 @@ public struct ForwardUnroll: HypergradientMethod, Sendable {
             }
             let yT = dynamics.iterate(state, like: y0)
             let upper = oracle.upperGradients(x, yT)
-            let implicitPart = columns.map { dot(upper.y, dynamics.iterate($0, like: y0)).scalar }
+            let implicitPart = (0..<d).map { dot(upper.y, dynamics.iterate(columns[$0], like: y0)).scalar }
             diagnostics.innerSteps = problem.innerSteps
             return (upper.x + Tensor(shape: x.shape, scalars: implicitPart), yT)
         }
