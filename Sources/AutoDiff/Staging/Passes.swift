@@ -4,9 +4,15 @@
 extension Program {
     /// The program after constant folding, algebraic identities, the rewrite of `Aᵀ(α(A v − b))` into
     /// one fused `normalProduct`, common-subexpression elimination and dead-code elimination, repeated
-    /// until the program stops shrinking, then element-wise fusion.
+    /// until the program stops shrinking (`simplified()`), then element-wise fusion.
     /// - `usingGramMatrices()`: a `normalProduct` of a constant, tall A becomes `G v − c`, `G = AᵀA`.
     public func optimized() -> Program {
+        simplified().fusingElementwise()
+    }
+
+    /// Every pass of `optimized()` except element-wise fusion, to a fixed point: the form to batch
+    /// (`vmap`) before fusing, so that batching sees the Gram-matrix products rather than the raw matrix.
+    public func simplified() -> Program {
         var program = self
         for _ in 0..<8 {
             let before = program.instructions.count
@@ -14,7 +20,7 @@ extension Program {
                 .usingGramMatrices().eliminatingCommonSubexpressions().eliminatingDeadCode()
             if program.instructions.count == before { break }
         }
-        return program.fusingElementwise()
+        return program
     }
 
     /// Removes every value no output depends on (arguments are kept: they are the program's signature).

@@ -76,11 +76,12 @@ enum StagedDerivative: String, Hashable, Sendable {
         case .mixedProduct:
             return attemptStage(shapes: [first, second, second]) { a in [mixedHVP(at: a[0], a[1], direction: a[2], of: lower)] }
         case .stepTangents:
-            // The tangent program batched (vmap, before optimizing) over the d columns of Z and the d
-            // basis directions of x: one GEMM-shaped pass per step instead of d tangent replays.
+            // The tangent program, simplified (so a constant matrix's products already read its Gram
+            // matrix), then batched over the d columns of Z and the d basis directions of x, before the
+            // element-wise fusion: one GEMM-shaped pass per step instead of d tangent replays.
             let d = second.reduce(1, *)
             return StagedDerivative.stepTangent.attempt(problem, shapes: shapes)
-                .map { $0.vmap(batchedInputs: [false, false, true, true], batchSize: d) }
+                .map { $0.simplified().vmap(batchedInputs: [false, false, true, true], batchSize: d) }
         case .step, .stepJVP, .stepTangent, .stepVJP:
             let like = Tensor(zeros: shapes[2])
             let psi: (Tensor, Tensor) -> Tensor = { s, x in dynamics.step(s, x, lower: lower, like: like) }
