@@ -125,6 +125,22 @@ final class StagedOracleTests: XCTestCase {
         XCTAssertLessThanOrEqual(relativeError(long.hypergradient, eager.hypergradient), 1e-12)
     }
 
+    /// Staged FAD advances all d tangent columns in one batched replay per step: it stages the batched
+    /// tangent program (and not the per-column one), counts d·T JVPs, and equals eager FAD and RAD.
+    func testStagedFADBatchesItsTangentColumns() throws {
+        let ridge = Fixtures.Ridge(n: 20, d: 3), x = ridge.x0, y0 = Tensor(zeros: [ridge.d])
+        let problem = staged(ridge.problem(steps: 40))
+        let forward = try ForwardUnroll().hypergradient(of: problem, at: x, from: y0)
+        let names = problem.stagedPrograms.map(\.derivative)
+        XCTAssertTrue(names.contains(StagedDerivative.stepTangents.rawValue), "\(names)")
+        XCTAssertFalse(names.contains(StagedDerivative.stepTangent.rawValue), "\(names)")
+        XCTAssertEqual(forward.diagnostics.counts.jvps, 3 * 40)
+        let eager = try ForwardUnroll().hypergradient(of: ridge.problem(steps: 40), at: x, from: y0)
+        let reverse = try ReverseUnroll().hypergradient(of: ridge.problem(steps: 40), at: x, from: y0)
+        XCTAssertLessThanOrEqual(relativeError(forward.hypergradient, eager.hypergradient), 1e-12)
+        XCTAssertLessThanOrEqual(relativeError(forward.hypergradient, reverse.hypergradient), 1e-12)
+    }
+
     /// Copies share the staged programs; setting a closure starts afresh (a stale program would compute
     /// the old objective's derivative).
     func testSettingAClosureDropsTheStagedPrograms() throws {
