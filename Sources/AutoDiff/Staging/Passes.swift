@@ -4,7 +4,7 @@
 extension Program {
     /// The program after constant folding, algebraic identities, the rewrite of `Aᵀ(α(A v − b))` into
     /// one fused `normalProduct`, common-subexpression elimination and dead-code elimination, repeated
-    /// until the program stops shrinking, then element-wise fusion.
+    /// until the program stops shrinking, then sums of embedded parts as one op and element-wise fusion.
     /// - `usingGramMatrices()`: a `normalProduct` of a constant, tall A becomes `G v − c`, `G = AᵀA`.
     public func optimized() -> Program {
         var program = self
@@ -14,7 +14,7 @@ extension Program {
                 .usingGramMatrices().eliminatingCommonSubexpressions().eliminatingDeadCode()
             if program.instructions.count == before { break }
         }
-        return program.fusingElementwise()
+        return program.summingEmbeds().fusingElementwise().eliminatingDeadCode()
     }
 
     /// Removes every value no output depends on (arguments are kept: they are the program's signature).
@@ -30,8 +30,8 @@ extension Program {
         }
     }
 
-    /// Replaces a repeated application (same primitive, equal attributes, same arguments) by its first
-    /// occurrence, and a repeated small constant (≤ 64 elements) by its first copy.
+    /// Replaces a repeated application (same primitive, equal attributes, same arguments — in either
+    /// order for `add` and `multiply`) by its first occurrence, and a repeated small constant (≤ 64 elements) by its first copy.
     public func eliminatingCommonSubexpressions() -> Program {
         struct Application: Hashable {
             var op: AnyHashable
@@ -45,7 +45,9 @@ extension Program {
         return rewritten { _, instruction, arguments, builder in
             switch instruction.operation {
             case let .apply(op, _):
-                let key = Application(op: AnyHashable(op), arguments: arguments)
+                // `a + b` and `b + a` (and `a·b`, `b·a`) are one value: IEEE addition and multiplication commute.
+                let commutes = op is Add || op is Multiply
+                let key = Application(op: AnyHashable(op), arguments: commutes ? arguments.sorted() : arguments)
                 if let first = applications[key] { return first }
                 let index = builder.add(instruction, arguments)
                 applications[key] = index
