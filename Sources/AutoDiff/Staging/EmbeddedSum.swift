@@ -57,15 +57,17 @@ extension Program {
                 offsets.append(0)
             }
             arguments.forEach(collect)
-            let sum = EmbeddedSum(shape: instruction.shape, offsets: offsets)
+            let counts = parts.map { elementCount(builder.instructions[$0].shape) }
+            let sum = EmbeddedSum(shape: instruction.shape, offsets: offsets, counts: counts)
             renumbered[i] = builder.add(.apply(sum, arguments: parts), shape: instruction.shape)
         }
         return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: inputShapes)
     }
 }
 
-/// `y = Σₖ embed(xₖ)`: input k, flattened, added into the run of `y` (of `shape`, flattened) that starts
-/// at element `offsets[k]`; elements no input covers are 0 (created by `Program.summingEmbeds()`).
+/// `y = Σₖ embed(xₖ)`: input k, flattened, added into the run of `y` (of `shape`, flattened) of
+/// `counts[k]` elements that starts at element `offsets[k]`; elements no input covers are 0 (created
+/// by `Program.summingEmbeds()`).
 /// Rules: the tangent of input k is embedded at its run, the adjoint of input k is its run of the
 /// output's adjoint (the rules of `embed` and `add`).
 public struct EmbeddedSum: Primitive {
@@ -73,9 +75,18 @@ public struct EmbeddedSum: Primitive {
     public var shape: [Int]
     /// Where each input's elements start in the flattened output.
     public var offsets: [Int]
+    /// How many elements each input has.
+    public var counts: [Int]
 
     public var name: String { "embeddedSum\(offsets)" }
-    public func outputShape(_ inputShapes: [[Int]]) -> [Int] { shape }
+    public func outputShape(_ inputShapes: [[Int]]) -> [Int] {
+        let total = elementCount(shape)
+        engineCheck(
+            !inputShapes.isEmpty && inputShapes.map { elementCount($0) } == counts && offsets.count == counts.count
+                && zip(offsets, counts).allSatisfy { $0 >= 0 && $0 + $1 <= total },
+            "\(AutoDiffError.invalidArgument(op: "embeddedSum", reason: "inputs of shapes \(inputShapes) do not fill runs of \(counts) elements at offsets \(offsets) of shape \(shape)"))")
+        return shape
+    }
 
     public func value(_ inputs: [Tensor]) -> Tensor {
         let count = elementCount(shape)
@@ -111,21 +122,21 @@ public struct EmbeddedSum: Primitive {
     /// Input `k` flattened and embedded at its run, in the output's shape.
     func embedded(_ x: Tensor, _ k: Int) -> Tensor {
         let count = elementCount(shape)
-        return x.reshaped(to: [x.count]).embedded(in: [count], alongAxis: 0, at: offsets[k]).reshaped(to: shape)
+        return x.reshaped(to: [counts[k]]).embedded(in: [count], alongAxis: 0, at: offsets[k]).reshaped(to: shape)
     }
 
     public func jvp(_ tangent: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor { embedded(tangent, input) }
 
     public func vjp(_ adjoint: Tensor, input: Int, inputs: [Tensor], output: Tensor) -> Tensor {
         let x = inputs[input]
-        return adjoint.reshaped(to: [adjoint.count]).slice(alongAxis: 0, offsets[input]..<(offsets[input] + x.count))
+        return adjoint.reshaped(to: [adjoint.count]).slice(alongAxis: 0, offsets[input]..<(offsets[input] + counts[input]))
             .reshaped(to: x.shape)
     }
 
     public func swiftSource(_ arguments: [String]) -> String {
         let count = elementCount(shape)
         return arguments.enumerated().map { k, x in
-            "\(x).reshaped(to: [-1]).embedded(in: [\(count)], alongAxis: 0, at: \(offsets[k])).reshaped(to: \(shape))"
+            "\(x).reshaped(to: [\(counts[k])]).embedded(in: [\(count)], alongAxis: 0, at: \(offsets[k])).reshaped(to: \(shape))"
         }.joined(separator: " + ")
     }
 }

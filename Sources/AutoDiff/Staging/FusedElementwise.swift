@@ -209,19 +209,32 @@ public struct FusedElementwise: Primitive {
         }.pullback(adjoint)
     }
 
-    /// The tree as one Swift expression of tensor ops (emitted source stays unfused and readable).
-    public func swiftSource(_ arguments: [String]) -> String {
-        var expressions = [String]()
-        for step in steps {
+    /// The tree as one Swift expression of tensor ops (emitted source stays unfused and readable; a
+    /// step read twice is spelled twice: `swiftStatements` names it once instead).
+    public func swiftSource(_ arguments: [String]) -> String { swiftStatements(arguments, name: nil).expression }
+
+    /// The tree as Swift source: a `let` (named `name_s`) for every step read by two later steps when
+    /// `name` is given, and the expression of the result.
+    func swiftStatements(_ arguments: [String], name: String?) -> (lets: [(name: String, expression: String)], expression: String) {
+        var reads = [Int](repeating: 0, count: steps.count)
+        for step in steps { for case let .step(j) in step.operands { reads[j] += 1 } }
+        var expressions = [String](), lets = [(name: String, expression: String)]()
+        for (s, step) in steps.enumerated() {
             let operands = step.operands.map { operand -> String in
                 switch operand {
                 case let .input(k): return arguments[k]
-                case let .step(j): return "(\(expressions[j]))"
+                case let .step(j): return reads[j] > 1 && name != nil ? expressions[j] : "(\(expressions[j]))"
                 }
             }
-            expressions.append(step.op.primitive.swiftSource(operands))
+            let expression = step.op.primitive.swiftSource(operands)
+            if let name, reads[s] > 1, s < steps.count - 1 {
+                lets.append(("\(name)_\(s)", expression))
+                expressions.append("\(name)_\(s)")
+            } else {
+                expressions.append(expression)
+            }
         }
         let tree = expressions[expressions.count - 1]
-        return sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree
+        return (lets, sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree)
     }
 }
