@@ -6,18 +6,19 @@ import Foundation
 
 extension Program {
     /// Replaces each tree of element-wise applications of one output shape — whose inner values are
-    /// read only inside the tree — by one `FusedElementwise` application, together with a sum of all
+    /// read only inside the tree (by one or several of its ops) — by one `FusedElementwise` application, together with a sum of all
     /// its elements when that sum is the tree's only reader. Operands must have the output's shape or
     /// broadcast to it along leading axes (one element, a row of a matrix; `FusedElementwise.tiles`);
-    /// a `broadcast` of such an operand is read as its argument (no broadcast copy). Each element goes through the same scalar functions in the same order (bit-identical
-    /// results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
+    /// a `broadcast` of such an operand is read as its argument (no broadcast copy). Each element goes
+    /// through the same scalar functions in the same order (bit-identical results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
     public func fusingElementwise() -> Program {
-        var uses = [Int](repeating: 0, count: instructions.count)
-        for instruction in instructions {
-            // Readers, not reads: `add(x, x)` reads x once as far as fusion goes (one step computes it).
-            if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { uses[a] += 1 } }
+        // Readers, not reads: `add(x, x)` reads x once as far as fusion goes (one step computes it).
+        var readers = [[Int]](repeating: [], count: instructions.count)
+        var isOutput = [Bool](repeating: false, count: instructions.count)
+        for (i, instruction) in instructions.enumerated() {
+            if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { readers[a].append(i) } }
         }
-        for output in outputs { uses[output] += 2 }
+        for output in outputs { isOutput[output] = true }
         func scalarOp(_ i: Int) -> ScalarOp? {
             guard case let .apply(op, arguments) = instructions[i].operation, let scalar = ScalarOp(op) else { return nil }
             let count = instructions[i].shape.reduce(1, *)
@@ -28,18 +29,22 @@ extension Program {
         // block by block instead of being written out.
         func summedTree(_ i: Int) -> Int? {
             guard case let .apply(op, arguments) = instructions[i].operation, op is SumToShape,
-                instructions[i].shape.reduce(1, *) == 1, scalarOp(arguments[0]) != nil, uses[arguments[0]] == 1
+                instructions[i].shape.reduce(1, *) == 1, scalarOp(arguments[0]) != nil, readers[arguments[0]] == [i],
+                !isOutput[arguments[0]]
             else { return nil }
             return arguments[0]
         }
-        // Members of a tree: fusible values read once, by a fusible value of the same shape (or by a sum).
-        var absorbed = [Bool](repeating: false, count: instructions.count)
-        for (i, instruction) in instructions.enumerated() {
-            if let tree = summedTree(i) { absorbed[tree] = true }
-            guard scalarOp(i) != nil, case let .apply(_, arguments) = instruction.operation else { continue }
-            for a in Set(arguments) where scalarOp(a) != nil && uses[a] == 1 && instructions[a].shape == instruction.shape {
-                absorbed[a] = true
-            }
+        // Members of a tree, decided from the last value backwards: a fusible value that is not an
+        // output and whose readers are all fusible values of its shape (or the sum of a summed tree) in
+        // one tree joins that tree, where each block computes it once for all its readers.
+        var root = Array(instructions.indices), absorbed = [Bool](repeating: false, count: instructions.count)
+        for i in instructions.indices.reversed() {
+            guard scalarOp(i) != nil, !isOutput[i], let first = readers[i].first,
+                readers[i].allSatisfy({ root[$0] == root[first] }),
+                readers[i].allSatisfy({ (scalarOp($0) != nil && instructions[$0].shape == instructions[i].shape) || summedTree($0) == i })
+            else { continue }
+            root[i] = root[first]
+            absorbed[i] = true
         }
         var builder = ProgramBuilder()
         var renumbered = [Int](repeating: -1, count: instructions.count)
