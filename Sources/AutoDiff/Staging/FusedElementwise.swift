@@ -1,8 +1,8 @@
 /// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
 /// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
-/// `steps` run in order; each reads fused inputs (of the output's shape, or broadcast to it: one
-/// element, a row, a column; `tiles`) or earlier steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
+/// `steps` run in order; each reads fused inputs (of the output's shape, or broadcast along leading
+/// axes: one element, a row) or earlier steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
 /// running every step over the block into a cache-resident temporary, so memory traffic is one read
 /// of each input and one write of the output. Rules: the tree applied with tensor ops (each step's own
 /// primitive) and differentiated by the engine, so the fused op is differentiable to any order.
@@ -21,28 +21,12 @@ public struct FusedElementwise: Primitive {
         var operands: [Operand]
     }
 
-    /// Whether an operand of shape `operand` is read by a tree of `shape` as a block of registers: with
-    /// its leading 1s dropped it is a trailing part of `shape` (a row, or one element: element i reads
-    /// the operand's element i mod its count) or a trailing part of `shape` with the last extent
-    /// replaced by 1 (a column: element i reads element (i / n) mod its count, n the last extent).
+    /// Whether an operand of shape `operand` broadcasts to `shape` along leading axes only: without its
+    /// leading 1s it is a trailing part of `shape` (one element included), so element i of the tree
+    /// reads the operand's element i mod its count.
     static func tiles(_ operand: [Int], _ shape: [Int]) -> Bool {
-        let trimmed = Array(operand.drop { $0 == 1 })
-        guard trimmed.count <= shape.count else { return false }
-        return trimmed == Array(shape.suffix(trimmed.count)) || isColumn(operand, shape)
-    }
-
-    /// Whether `operand` is a column of `shape`: `[…, m, 1]` against `[…, m, n]`, n > 1 (see `tiles`).
-    static func isColumn(_ operand: [Int], _ shape: [Int]) -> Bool {
-        guard let last = shape.last, last > 1, operand.last == 1 else { return false }
-        var first = 0
-        while first < operand.count - 1 && operand[first] == 1 { first += 1 }
-        var o = operand.count - 2, s = shape.count - 2
-        while o >= first {
-            if s < 0 || operand[o] != shape[s] { return false }
-            o -= 1
-            s -= 1
-        }
-        return true
+        let trimmed = operand.drop { $0 == 1 }
+        return trimmed.count <= shape.count && Array(trimmed) == Array(shape.suffix(trimmed.count))
     }
 
     /// Elements per block: a temporary of 512 doubles is 4 KB, so a tree's temporaries stay in L1/L2.
@@ -53,9 +37,6 @@ public struct FusedElementwise: Primitive {
     var shape: [Int]
     /// When set, the output is the sum of all the tree's elements, of this one-element shape.
     var sumShape: [Int]?
-    /// The inputs that are columns of `shape` (`isColumn`; decided when the tree is built, so a run
-    /// looks nothing up).
-    var columns: [Int] = []
 
     public var name: String {
         "fused(\(steps.map { "\($0.op)" }.joined(separator: ",")))" + (sumShape == nil ? "" : ".sum")
@@ -131,19 +112,8 @@ public struct FusedElementwise: Primitive {
             for b in (piece * blocks / pieces)..<((piece + 1) * blocks / pieces) {
                 let start = b * block, count = Swift.min(block, n - start)
                 for k in 0..<inputCount where buffers.inputCount(k) != 1 && buffers.inputCount(k) != n {
-                    let register = base + (steps.count + k) * block
-                    // An index loop, not `contains` or `for in`: those allocate in debug builds.
-                    var isColumn = false, c = 0
-                    while c < columns.count {
-                        isColumn = isColumn || columns[c] == k
-                        c += 1
-                    }
-                    if isColumn {
-                        Self.tileColumn(buffers.inputs[k], period: buffers.inputCount(k), width: shape[shape.count - 1],
-                                        from: start, count: count, into: register)
-                    } else {
-                        Self.tile(buffers.inputs[k], period: buffers.inputCount(k), from: start, count: count, into: register)
-                    }
+                    Self.tile(buffers.inputs[k], period: buffers.inputCount(k), from: start, count: count,
+                              into: base + (steps.count + k) * block)
                 }
                 for s in 0..<steps.count {
                     let step = steps[s]
@@ -174,22 +144,6 @@ public struct FusedElementwise: Primitive {
             (register + written).initialize(from: row + position, count: run)
             written += run
             position = 0
-        }
-    }
-
-    /// Writes elements `start..<start + count` of `column` (of `period` elements) with each element
-    /// repeated `width` times into `register`.
-    static func tileColumn(
-        _ column: UnsafePointer<Double>, period: Int, width: Int, from start: Int, count: Int,
-        into register: UnsafeMutablePointer<Double>
-    ) {
-        var written = 0, position = start % width, row = (start / width) % period
-        while written < count {
-            let run = Swift.min(width - position, count - written)
-            (register + written).initialize(repeating: column[row], count: run)
-            written += run
-            position = 0
-            row = row + 1 == period ? 0 : row + 1
         }
     }
 

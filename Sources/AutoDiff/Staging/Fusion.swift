@@ -8,7 +8,7 @@ extension Program {
     /// Replaces each tree of element-wise applications of one output shape — whose inner values are
     /// read only inside the tree (by one or several of its ops) — by one `FusedElementwise` application, together with a sum of all
     /// its elements when that sum is the tree's only reader. Operands must have the output's shape or
-    /// broadcast to it as one element, a row or a column of a matrix (`FusedElementwise.tiles`);
+    /// broadcast to it along leading axes (one element, a row of a matrix; `FusedElementwise.tiles`);
     /// a `broadcast` of such an operand is read as its argument (no broadcast copy). Each element goes
     /// through the same scalar functions in the same order (bit-identical results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
     public func fusingElementwise() -> Program {
@@ -76,28 +76,19 @@ extension Program {
                 inputs.append(value)
                 return .input(inputs.count - 1)
             }
-            func columns(_ shape: [Int]) -> [Int] {
-                inputs.indices.filter { FusedElementwise.isColumn(instructions[inputs[$0]].shape, shape) }
-            }
             guard case let .apply(op, arguments) = instruction.operation else { continue }
             if let tree {
                 _ = operand(tree)
-                let fused = FusedElementwise(
-                    steps: steps, shape: instructions[tree].shape, sumShape: instruction.shape, columns: columns(instructions[tree].shape))
+                let fused = FusedElementwise(steps: steps, shape: instructions[tree].shape, sumShape: instruction.shape)
                 renumbered[i] = builder.add(.apply(fused, arguments: inputs.map { renumbered[$0] }), shape: instruction.shape)
                 continue
             }
             let operands = arguments.map(operand)
             steps.append(FusedElementwise.Step(op: ScalarOp(op)!, operands: operands))
-            // One op stays itself unless it reads a row or a column (which its own kernel would
-            // broadcast through a general, allocating path) or a `broadcast` read as its argument.
-            let plain = Set(inputs) == Set(arguments) && inputs.allSatisfy {
-                instructions[$0].shape == instruction.shape || elementCount(instructions[$0].shape) == 1
-            }
-            if steps.count == 1 && plain {
+            if steps.count == 1 {
                 renumbered[i] = builder.add(instruction, arguments.map { renumbered[$0] })
             } else {
-                let fused = FusedElementwise(steps: steps, shape: instruction.shape, sumShape: nil, columns: columns(instruction.shape))
+                let fused = FusedElementwise(steps: steps, shape: instruction.shape, sumShape: nil)
                 renumbered[i] = builder.add(.apply(fused, arguments: inputs.map { renumbered[$0] }), shape: instruction.shape)
             }
         }

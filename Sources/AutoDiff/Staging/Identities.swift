@@ -5,8 +5,7 @@ extension Program {
     /// `x·1 → x`, `1·x → x`, `x/1 → x`, `x + 0 → x`, `0 + x → x`, `x − 0 → x`, `0 − x → −x`,
     /// `−(−x) → x`, `(xᵀ)ᵀ → x`, `reshape(reshape(x)) → reshape(x)` (and a reshape to x's own shape
     /// → x), `sum(broadcast(x), toShape: x.shape) → k·x` (k copies summed), and `matmul(aᵀ, b)` /
-    /// `matmul(a, bᵀ)` → one `matmul` with the transpose flag flipped (no transposed copy), and an outer
-    /// product `matmul(a: [m, 1], b: [1, n])` (either stored transposed) → `a · b` broadcast.
+    /// `matmul(a, bᵀ)` → one `matmul` with the transpose flag flipped (no transposed copy).
     ///
     /// `x·0` is *not* rewritten to 0: that differs from IEEE arithmetic when x is infinite or NaN.
     public func simplifyingIdentities() -> Program {
@@ -53,14 +52,6 @@ extension Program {
                 if let b = builder.application(arguments[1]), b.op is Transpose {
                     folded.transposeB.toggle()
                     operands[1] = b.arguments[0]
-                }
-                // An outer product (inner extent 1) is the product of a column and a row: element-wise,
-                // so it can join a fused tree instead of being written out. Same bits (one product each).
-                let a = builder.instructions[operands[0]].shape, b = builder.instructions[operands[1]].shape
-                if a.count == 2, b.count == 2, (folded.transposeA ? a[0] : a[1]) == 1, shape[0] > 1, shape[1] > 1 {
-                    let column = builder.add(.apply(Reshape(shape: [shape[0], 1]), arguments: [operands[0]]), shape: [shape[0], 1])
-                    let row = builder.add(.apply(Reshape(shape: [1, shape[1]]), arguments: [operands[1]]), shape: [1, shape[1]])
-                    return builder.add(.apply(Multiply(), arguments: [column, row]), shape: shape)
                 }
                 if operands != arguments { return builder.add(.apply(folded, arguments: operands), shape: shape) }
             default:
