@@ -1,8 +1,8 @@
 /// A tree of element-wise ops evaluated as one pass over blocks of elements, optionally summed to a
 /// scalar on the fly (created by `Program.fusingElementwise()`).
 ///
-/// `steps` run in order; each reads fused inputs (of the output's shape, or one element) or earlier
-/// steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
+/// `steps` run in order; each reads fused inputs (of the output's shape, or broadcast along leading
+/// axes: one element, a row) or earlier steps; the last step is the output. Evaluation walks the output in blocks of `blockSize` elements,
 /// running every step over the block into a cache-resident temporary, so memory traffic is one read
 /// of each input and one write of the output. Rules: the tree applied with tensor ops (each step's own
 /// primitive) and differentiated by the engine, so the fused op is differentiable to any order.
@@ -21,11 +21,19 @@ public struct FusedElementwise: Primitive {
         var operands: [Operand]
     }
 
+    /// Whether an operand of shape `operand` broadcasts to `shape` along leading axes only: without its
+    /// leading 1s it is a trailing part of `shape` (one element included), so element i of the tree
+    /// reads the operand's element i mod its count.
+    static func tiles(_ operand: [Int], _ shape: [Int]) -> Bool {
+        let trimmed = operand.drop { $0 == 1 }
+        return trimmed.count <= shape.count && Array(trimmed) == Array(shape.suffix(trimmed.count))
+    }
+
     /// Elements per block: a temporary of 512 doubles is 4 KB, so a tree's temporaries stay in L1/L2.
     static let blockSize = 512
 
     var steps: [Step]
-    /// The shape of the tree's values (every operand has it, or one element).
+    /// The shape of the tree's values (every operand has it, or broadcasts to it: `tiles`).
     var shape: [Int]
     /// When set, the output is the sum of all the tree's elements, of this one-element shape.
     var sumShape: [Int]?
@@ -88,8 +96,8 @@ public struct FusedElementwise: Primitive {
         let registersPerPiece = (steps.count + inputCount) * block
         let blockTotals = buffers.workspace + registersPerPiece * pieces
         func run(piece: Int) {
-            // Registers: one block per step, then one per input of one element (filled once). Every
-            // register is written before it is read.
+            // Registers: one block per step, then one per input that is broadcast (one element: filled
+            // once; a row: tiled for each block). Every register is written before it is read.
             let base = buffers.workspace + piece * registersPerPiece
             for k in 0..<inputCount where buffers.inputCount(k) == 1 {
                 (base + (steps.count + k) * block).initialize(repeating: buffers.inputs[k][0], count: block)
@@ -97,12 +105,16 @@ public struct FusedElementwise: Primitive {
             func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
                 switch operand {
                 case let .input(k):
-                    return buffers.inputCount(k) == 1 ? UnsafePointer(base + (steps.count + k) * block) : buffers.inputs[k] + start
+                    return buffers.inputCount(k) == n ? buffers.inputs[k] + start : UnsafePointer(base + (steps.count + k) * block)
                 case let .step(j): return UnsafePointer(base + j * block)
                 }
             }
             for b in (piece * blocks / pieces)..<((piece + 1) * blocks / pieces) {
                 let start = b * block, count = Swift.min(block, n - start)
+                for k in 0..<inputCount where buffers.inputCount(k) != 1 && buffers.inputCount(k) != n {
+                    Self.tile(buffers.inputs[k], period: buffers.inputCount(k), from: start, count: count,
+                              into: base + (steps.count + k) * block)
+                }
                 for s in 0..<steps.count {
                     let step = steps[s]
                     let isOutput = s == steps.count - 1 && sumShape == nil
@@ -119,6 +131,19 @@ public struct FusedElementwise: Primitive {
             var total = 0.0
             for b in 0..<blocks { total += blockTotals[b] }
             buffers.output[0] = total
+        }
+    }
+
+    /// Writes elements `start..<start + count` of `row` (of `period` elements) repeated into `register`.
+    static func tile(
+        _ row: UnsafePointer<Double>, period: Int, from start: Int, count: Int, into register: UnsafeMutablePointer<Double>
+    ) {
+        var written = 0, position = start % period
+        while written < count {
+            let run = Swift.min(period - position, count - written)
+            (register + written).initialize(from: row + position, count: run)
+            written += run
+            position = 0
         }
     }
 
@@ -184,19 +209,32 @@ public struct FusedElementwise: Primitive {
         }.pullback(adjoint)
     }
 
-    /// The tree as one Swift expression of tensor ops (emitted source stays unfused and readable).
-    public func swiftSource(_ arguments: [String]) -> String {
-        var expressions = [String]()
-        for step in steps {
+    /// The tree as one Swift expression of tensor ops (emitted source stays unfused and readable; a
+    /// step read twice is spelled twice: `swiftStatements` names it once instead).
+    public func swiftSource(_ arguments: [String]) -> String { swiftStatements(arguments, name: nil).expression }
+
+    /// The tree as Swift source: a `let` (named `name_s`) for every step read by two later steps when
+    /// `name` is given, and the expression of the result.
+    func swiftStatements(_ arguments: [String], name: String?) -> (lets: [(name: String, expression: String)], expression: String) {
+        var reads = [Int](repeating: 0, count: steps.count)
+        for step in steps { for case let .step(j) in step.operands { reads[j] += 1 } }
+        var expressions = [String](), lets = [(name: String, expression: String)]()
+        for (s, step) in steps.enumerated() {
             let operands = step.operands.map { operand -> String in
                 switch operand {
                 case let .input(k): return arguments[k]
-                case let .step(j): return "(\(expressions[j]))"
+                case let .step(j): return reads[j] > 1 && name != nil ? expressions[j] : "(\(expressions[j]))"
                 }
             }
-            expressions.append(step.op.primitive.swiftSource(operands))
+            let expression = step.op.primitive.swiftSource(operands)
+            if let name, reads[s] > 1, s < steps.count - 1 {
+                lets.append(("\(name)_\(s)", expression))
+                expressions.append("\(name)_\(s)")
+            } else {
+                expressions.append(expression)
+            }
         }
         let tree = expressions[expressions.count - 1]
-        return sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree
+        return (lets, sumShape.map { "(\(tree)).sum(toShape: \($0))" } ?? tree)
     }
 }

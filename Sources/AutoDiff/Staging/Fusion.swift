@@ -1,45 +1,50 @@
 import Foundation
 
-// Element-wise fusion: a tree of element-wise ops of one shape (with scalar operands) becomes one
+// Element-wise fusion: a tree of element-wise ops of one shape (with scalar or row operands) becomes one
 // `FusedElementwise` application, evaluated block by block so every intermediate stays in cache
 // (numexpr-style) instead of one allocation and one pass over memory per op.
 
 extension Program {
     /// Replaces each tree of element-wise applications of one output shape — whose inner values are
-    /// read only inside the tree — by one `FusedElementwise` application, together with a sum of all
+    /// read only inside the tree (by one or several of its ops) — by one `FusedElementwise` application, together with a sum of all
     /// its elements when that sum is the tree's only reader. Operands must have the output's shape or
-    /// one element. Each element goes through the same scalar functions in the same order (bit-identical
-    /// results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
+    /// broadcast to it along leading axes (one element, a row of a matrix; `FusedElementwise.tiles`);
+    /// a `broadcast` of such an operand is read as its argument (no broadcast copy). Each element goes
+    /// through the same scalar functions in the same order (bit-identical results); a fused sum adds block totals, so it differs from the unfused sum by rounding only.
     public func fusingElementwise() -> Program {
-        var uses = [Int](repeating: 0, count: instructions.count)
-        for instruction in instructions {
-            if case let .apply(_, arguments) = instruction.operation { for a in arguments { uses[a] += 1 } }
+        // Readers, not reads: `add(x, x)` reads x once as far as fusion goes (one step computes it).
+        var readers = [[Int]](repeating: [], count: instructions.count)
+        var isOutput = [Bool](repeating: false, count: instructions.count)
+        for (i, instruction) in instructions.enumerated() {
+            if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { readers[a].append(i) } }
         }
-        for output in outputs { uses[output] += 2 }
+        for output in outputs { isOutput[output] = true }
         func scalarOp(_ i: Int) -> ScalarOp? {
             guard case let .apply(op, arguments) = instructions[i].operation, let scalar = ScalarOp(op) else { return nil }
             let count = instructions[i].shape.reduce(1, *)
-            let fits = arguments.allSatisfy {
-                instructions[$0].shape == instructions[i].shape || instructions[$0].shape.reduce(1, *) == 1
-            }
+            let fits = arguments.allSatisfy { FusedElementwise.tiles(instructions[$0].shape, instructions[i].shape) }
             return fits && count > 1 ? scalar : nil
         }
         // A sum of all elements of a fusible value read only by it: the tree's total is accumulated
         // block by block instead of being written out.
         func summedTree(_ i: Int) -> Int? {
             guard case let .apply(op, arguments) = instructions[i].operation, op is SumToShape,
-                instructions[i].shape.reduce(1, *) == 1, scalarOp(arguments[0]) != nil, uses[arguments[0]] == 1
+                instructions[i].shape.reduce(1, *) == 1, scalarOp(arguments[0]) != nil, readers[arguments[0]] == [i],
+                !isOutput[arguments[0]]
             else { return nil }
             return arguments[0]
         }
-        // Members of a tree: fusible values read once, by a fusible value of the same shape (or by a sum).
-        var absorbed = [Bool](repeating: false, count: instructions.count)
-        for (i, instruction) in instructions.enumerated() {
-            if let tree = summedTree(i) { absorbed[tree] = true }
-            guard scalarOp(i) != nil, case let .apply(_, arguments) = instruction.operation else { continue }
-            for a in Set(arguments) where scalarOp(a) != nil && uses[a] == 1 && instructions[a].shape == instruction.shape {
-                absorbed[a] = true
-            }
+        // Members of a tree, decided from the last value backwards: a fusible value that is not an
+        // output and whose readers are all fusible values of its shape (or the sum of a summed tree) in
+        // one tree joins that tree, where each block computes it once for all its readers.
+        var root = Array(instructions.indices), absorbed = [Bool](repeating: false, count: instructions.count)
+        for i in instructions.indices.reversed() {
+            guard scalarOp(i) != nil, !isOutput[i], let first = readers[i].first,
+                readers[i].allSatisfy({ root[$0] == root[first] }),
+                readers[i].allSatisfy({ (scalarOp($0) != nil && instructions[$0].shape == instructions[i].shape) || summedTree($0) == i })
+            else { continue }
+            root[i] = root[first]
+            absorbed[i] = true
         }
         var builder = ProgramBuilder()
         var renumbered = [Int](repeating: -1, count: instructions.count)
@@ -52,12 +57,20 @@ extension Program {
                 renumbered[i] = builder.add(instruction, arguments)
                 continue
             }
-            var steps = [FusedElementwise.Step](), inputs = [Int]()
+            var steps = [FusedElementwise.Step](), inputs = [Int](), stepOf = [Int: Int]()
             func operand(_ value: Int) -> FusedElementwise.Operand {
+                if let step = stepOf[value] { return .step(step) }
                 if absorbed[value], case let .apply(op, arguments) = instructions[value].operation {
                     let operands = arguments.map(operand)
                     steps.append(FusedElementwise.Step(op: ScalarOp(op)!, operands: operands))
+                    stepOf[value] = steps.count - 1
                     return .step(steps.count - 1)
+                }
+                // A broadcast along leading axes is read as its argument, tiled block by block.
+                var value = value
+                if case let .apply(op, arguments) = instructions[value].operation, op is Broadcast,
+                    FusedElementwise.tiles(instructions[arguments[0]].shape, instructions[value].shape) {
+                    value = arguments[0]
                 }
                 if let k = inputs.firstIndex(of: value) { return .input(k) }
                 inputs.append(value)

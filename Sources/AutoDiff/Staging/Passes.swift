@@ -4,14 +4,16 @@
 extension Program {
     /// The program after constant folding, algebraic identities, the rewrite of `Aᵀ(α(A v − b))` into
     /// one fused `normalProduct`, common-subexpression elimination and dead-code elimination, repeated
-    /// until the program stops shrinking (`simplified()`), then element-wise fusion.
+    /// until the program stops shrinking (`simplified()`), then sums of embedded parts as one op and
+    /// element-wise fusion.
     /// - `usingGramMatrices()`: a `normalProduct` of a constant, tall A becomes `G v − c`, `G = AᵀA`.
     public func optimized() -> Program {
-        simplified().fusingElementwise()
+        simplified().summingEmbeds().fusingElementwise().eliminatingDeadCode()
     }
 
-    /// Every pass of `optimized()` except element-wise fusion, to a fixed point: the form to batch
-    /// (`vmap`) before fusing, so that batching sees the Gram-matrix products rather than the raw matrix.
+    /// The fixed-point passes of `optimized()`, without the embedded sums and element-wise fusion: the
+    /// form to batch (`vmap`) before fusing, so that batching sees the Gram-matrix products rather than
+    /// the raw matrix.
     public func simplified() -> Program {
         var program = self
         for _ in 0..<8 {
@@ -36,8 +38,8 @@ extension Program {
         }
     }
 
-    /// Replaces a repeated application (same primitive, equal attributes, same arguments) by its first
-    /// occurrence, and a repeated small constant (≤ 64 elements) by its first copy.
+    /// Replaces a repeated application (same primitive, equal attributes, same arguments — in either
+    /// order for `add` and `multiply`) by its first occurrence, and a repeated small constant (≤ 64 elements) by its first copy.
     public func eliminatingCommonSubexpressions() -> Program {
         struct Application: Hashable {
             var op: AnyHashable
@@ -51,7 +53,9 @@ extension Program {
         return rewritten { _, instruction, arguments, builder in
             switch instruction.operation {
             case let .apply(op, _):
-                let key = Application(op: AnyHashable(op), arguments: arguments)
+                // `a + b` and `b + a` (and `a·b`, `b·a`) are one value: IEEE addition and multiplication commute.
+                let commutes = op is Add || op is Multiply
+                let key = Application(op: AnyHashable(op), arguments: commutes ? arguments.sorted() : arguments)
                 if let first = applications[key] { return first }
                 let index = builder.add(instruction, arguments)
                 applications[key] = index
@@ -72,9 +76,7 @@ extension Program {
     public func foldingConstants() -> Program {
         rewritten { _, instruction, arguments, builder in
             guard case let .apply(op, _) = instruction.operation else { return builder.add(instruction, arguments) }
-            let values = arguments.compactMap { builder.constant($0) }
-            guard values.count == arguments.count else { return builder.add(instruction, arguments) }
-            return builder.add(.constant(op.value(values)), shape: instruction.shape)
+            return builder.addFolding(op, arguments, shape: instruction.shape)
         }
     }
 

@@ -18,6 +18,11 @@ extension Program {
                 parameters[k] = "_ v\(i): Tensor"
             case let .constant(tensor):
                 body.append("let v\(i) = \(Self.literal(tensor))  \(shape)")
+            case let .apply(op as FusedElementwise, arguments):
+                // A step the tree reads twice gets its own `let`, so it is spelled (and computed) once.
+                let (lets, expression) = op.swiftStatements(arguments.map { "v\($0)" }, name: "v\(i)")
+                body += lets.map { "let \($0.name) = \($0.expression)" }
+                body.append("let v\(i) = \(expression)  \(shape)")
             case let .apply(op, arguments):
                 body.append("let v\(i) = \(op.swiftSource(arguments.map { "v\($0)" }))  \(shape)")
             }
