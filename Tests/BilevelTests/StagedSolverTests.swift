@@ -62,7 +62,7 @@ final class StagedSolverTests: XCTestCase {
 
     /// A specialization is used only when the reads it saves per product repay copying its constants
     /// within `FixedPointHVP.paybackProducts` products: P3's HVP (σ(x), the labels and X w folded) is
-    /// specialized, P1's `G v + exp(x) ⊙ v` (only exp(x) folds, G is 50 × 50 here) is not.
+    /// specialized, P1's `G v + exp(x) ⊙ v` (only exp(x) folds, saving at most d reads; G is 50 × 50 here) is not.
     func testSpecializesOnlyWhenItPays() throws {
         let full = HyperCleaningWorkload()
         var cleaning = full.problem(steps: 10, step: 15)
@@ -81,7 +81,7 @@ final class StagedSolverTests: XCTestCase {
         let ridgeProgram = try XCTUnwrap(ridgeOracle.staged(.lowerHVP, [ridge.x0.shape, wRidge.shape]))
         let ridgeSpecialized = ridgeProgram.specialized(binding: [0: ridge.x0, 1: wRidge])
         let ridgeSaved = ridgeProgram.elementsRead - ridgeSpecialized.elementsRead
-        XCTAssertEqual(ridgeSaved, ridge.d)
+        XCTAssertLessThanOrEqual(ridgeSaved, ridge.d)  // at most exp(x)'s pass (0 once fusion reads x in the tree)
         XCTAssertGreaterThan(ridgeSpecialized.constantElements, ridge.d * ridge.d)
         XCTAssertLessThan(FixedPointHVP.paybackProducts * ridgeSaved, ridgeSpecialized.constantElements)
         XCTAssertNil(FixedPointHVP().program(ridgeOracle, ridge.x0, wRidge))
