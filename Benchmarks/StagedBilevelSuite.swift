@@ -3,7 +3,8 @@ import Bilevel
 import Workloads
 
 /// The hypergradient methods on problems with `derivatives: .staged` (each derivative staged once per
-/// problem and replayed): CG and Neumann given w* on P1 (2000x500) and P3, RAD/TRAD/FAD on P2. Same
+/// problem and replayed): CG and Neumann given w* on P1 (2000x500) and P3, RAD/TRAD/FAD on P2, sign
+/// unrolling on P5. Same
 /// solver settings as the eager twins in `BilevelSuite`, and the ratio to the same `function` row (timed
 /// here, unrecorded, when `--filter` left it out). Staging happens before timing: `stage_ms` (staging +
 /// optimizing each program the method asked for) is reported once per workload in the notes.
@@ -12,6 +13,7 @@ enum StagedBilevelSuite {
         let ridgeSizes = bench.options.quick ? [RidgeWorkload.sizes[0]] : [RidgeWorkload.sizes[2]]
         for size in ridgeSizes { try ridgeImplicit(&bench, RidgeWorkload(n: size.n, d: size.d)) }
         try hyperCleaning(&bench)
+        try signSGD(&bench)
         var ridges: [String: RidgeWorkload] = [:]
         for cell in BilevelSuite.unrolledCells(quick: bench.options.quick) {
             let key = "\(cell.n)x\(cell.d)"
@@ -81,6 +83,27 @@ enum StagedBilevelSuite {
             try bench.measure("P3-cleaning", name, size: size, steps: iterations, baseline: base, reference: exact) {
                 try solver.implicitHypergradient(of: problem, at: x, innerSolution: wStar)
             }
+        }
+    }
+
+    /// P5 (sign-SGD inner loop, T = 100): `staged-function` (the T steps through the staged step) and
+    /// `staged-sign` (`SignUnroll` on the staged problem; the hypergradient must be exactly `0.02 x`).
+    static func signSGD(_ bench: inout Bench) throws {
+        guard ["staged-function", "staged-sign"].contains(where: { bench.options.selects("P5-sign", $0, "200x20") }) else { return }
+        let ridge = RidgeWorkload(n: 200, d: 20), x = ridge.x0, w0 = Tensor(zeros: [ridge.d])
+        let eager = ridge.signProblem(), eagerOracle = BilevelOracle(eager)
+        var problem = eager
+        problem.derivatives = .staged
+        let base = try baseline(bench, "P5-sign", size: "200x20", steps: 100) {
+            try eagerOracle.unroll(from: w0, x, steps: 100, like: w0).final.scalars
+        }
+        try stageOnce(&bench, "P5-sign 200x20 T=100 staged", problem) { _ = try SignUnroll().hypergradient(of: problem, at: x, from: w0) }
+        let stagedOracle = BilevelOracle(problem), eagerValue = try eagerOracle.unroll(from: w0, x, steps: 100, like: w0).final.scalars
+        try bench.measure("P5-sign", "staged-function", size: "200x20", steps: 100, baseline: base, reference: eagerValue) {
+            try stagedOracle.unroll(from: w0, x, steps: 100, like: w0).final.scalars
+        }
+        try bench.measure("P5-sign", "staged-sign", size: "200x20", steps: 100, baseline: base, reference: (0.02 * x).scalars) {
+            try SignUnroll().hypergradient(of: problem, at: x, from: w0).hypergradient.scalars
         }
     }
 
