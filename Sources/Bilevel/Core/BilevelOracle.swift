@@ -163,20 +163,17 @@ public final class BilevelOracle {
     }
 
     /// `A Z + B` for the step at `(s, x)`: the tangents of Ψ in the directions `(Z_i, e_i)` for every
-    /// coordinate i of x, with `Z` stacked as `[d] + s.shape` (row i is Z_i) — FAD's update
-    /// `Z_t = A_t Z_{t−1} + B_t` (Liu et al. 2021 (survey), eq. 16). Counts d JVPs. Staged, it replays
-    /// one program batched over the d columns (`Program.vmap` of the tangent program); eager, it runs
-    /// one tangent per column.
-    public func stepTangents(_ state: Tensor, _ x: Tensor, columns: Tensor, like y0: Tensor) -> Tensor {
-        let d = x.count
+    /// coordinate i of x, with `Z` stacked as `[d] + s.shape` (row i is Z_i) and the basis directions
+    /// `e_i` as `basis`, the `[d] + x.shape` identity (built once by the caller, reused every step) —
+    /// FAD's update `Z_t = A_t Z_{t−1} + B_t` (Liu et al. 2021 (survey), eq. 16). Counts d JVPs. Staged,
+    /// it replays one program batched over the d columns (`Program.vmap` of the tangent program); eager,
+    /// it runs one tangent per column.
+    public func stepTangents(_ state: Tensor, _ x: Tensor, columns: Tensor, basis: Tensor, like y0: Tensor) -> Tensor {
         if let program = staged(.stepTangents, [state.shape, x.shape, y0.shape]) {
-            counts.jvps += d
-            let basis = Tensor(shape: [d] + x.shape) { $0 / d == $0 % d ? 1 : 0 }
+            counts.jvps += x.count
             return program.outputs(at: [state, x, columns, basis])[0]
         }
-        let rows = (0..<d).map { i in
-            stepTangent(state, x, directions: (columns[i], Tensor(shape: x.shape) { $0 == i ? 1 : 0 }), like: y0)
-        }
+        let rows = (0..<x.count).map { i in stepTangent(state, x, directions: (columns[i], basis[i]), like: y0) }
         return Tensor(shape: columns.shape, scalars: rows.flatMap(\.scalars))
     }
 

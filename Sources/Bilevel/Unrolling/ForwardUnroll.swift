@@ -30,12 +30,12 @@ public struct ForwardUnroll: HypergradientMethod, Sendable {
         let dynamics = problem.dynamics, d = x.count
         return try timed(oracle) { diagnostics in
             var state = dynamics.initialState(y0)
-            let basis = (0..<d).map { i in Tensor(shape: x.shape) { $0 == i ? 1 : 0 } }
-            let starts = basis.map { problem.startTangent(x, direction: $0, like: state) }
+            let basis = Tensor(shape: [d] + x.shape) { $0 / d == $0 % d ? 1 : 0 }
+            let starts = (0..<d).map { problem.startTangent(x, direction: basis[$0], like: state) }
             var columns = Tensor(shape: [d] + state.shape, scalars: starts.flatMap(\.scalars))
             for t in 1...problem.innerSteps {
                 let next = oracle.step(state, x, like: y0)
-                columns = oracle.stepTangents(state, x, columns: columns, like: y0)
+                columns = oracle.stepTangents(state, x, columns: columns, basis: basis, like: y0)
                 guard next.shape == state.shape else {
                     throw BilevelError.shapeMismatch(name: "the inner state Ψ(s, x)", expected: state.shape, actual: next.shape)
                 }
