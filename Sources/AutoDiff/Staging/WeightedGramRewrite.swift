@@ -8,8 +8,8 @@ extension Program {
     ///     Xᵀ(D ⊙ (X v)) = H v,    H = Xᵀ diag(D) X  [d, d],
     ///
     /// with `H` a new constant computed here, once. This is the curvature term of a weighted loss
-    /// `Σᵢ ℓᵢ(Xᵢ·w)`: its Hessian-vector product is `Xᵀ(ℓ'' ⊙ (X v))` [Liu et al. 2021 (TPAMI survey),
-    /// §3.2: the implicit hypergradient's linear system `∇²ᵧᵧf · q = ∇ᵧF`], and once `(x, w*)` is bound
+    /// `Σᵢ ℓᵢ(Xᵢ·w)`: its Hessian-vector product is `Xᵀ(ℓ'' ⊙ (X v))` (Liu et al. 2021 (survey),
+    /// eq. 31: the implicit hypergradient's linear system in `∇²ᵧᵧf`), and once `(x, w*)` is bound
     /// (`specialized(binding:)`, which runs this pass) `D = ℓ''` is constant: P3's lower HVP at fixed
     /// `(x, w*)`, `D = σ(x) ⊙ p(1 − p) / n`.
     ///
