@@ -32,7 +32,7 @@ extension Program {
             else { return builder.add(instruction, arguments) }
             let rows = a.shape[0], columns = a.shape[1], matrix = matrices[old[0]]
             let transposedProduct = Matmul(transposeA: true, transposeB: false)
-            let gram = grams[matrix] ?? builder.add(.constant(transposedProduct.value(a, a)), shape: [columns, columns])
+            let gram = grams[matrix] ?? builder.add(.constant(a.gramMatrix), shape: [columns, columns])
             grams[matrix] = gram
             let column = builder.add(.apply(Reshape(shape: [columns, 1]), arguments: [arguments[1]]), shape: [columns, 1])
             let gramTimesColumn = builder.add(.apply(Matmul(transposeA: false, transposeB: false), arguments: [gram, column]), shape: [columns, 1])
@@ -46,4 +46,10 @@ extension Program {
             return builder.add(.apply(Subtract(), arguments: [result, target]), shape: [columns])
         }
     }
+}
+
+extension Tensor {
+    /// `AᵀA` `[d, d]` of this matrix `A` `[n, d]`, by the symmetric Gram kernel (`MatmulKernel.gemm` with
+    /// both operands the same storage): about `n d²/2` multiply–adds, the result exactly symmetric.
+    var gramMatrix: Tensor { Matmul(transposeA: true, transposeB: false).value(self, self) }
 }

@@ -11,19 +11,9 @@ extension Program {
     /// `α` is rebuilt from those scalars. The result is `α · Aᵀ(A v − b)` instead of `Aᵀ(α (A v − b))`,
     /// equal up to rounding; `A` is then read once instead of twice (see `normalProduct(_:_:minus:)`).
     public func fusingNormalProducts() -> Program {
-        let program = eliminatingDeadCode(), instructions = program.instructions
-        var users = [[Int]](repeating: [], count: instructions.count)
-        for (i, instruction) in instructions.enumerated() {
-            if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { users[a].append(i) } }
-        }
-        let outputs = Set(program.outputs), matrices = program.matrixIdentities()
-        var matches = [Int: NormalProductMatch]()
-        for i in instructions.indices {
-            guard let match = NormalProductMatch(root: i, in: instructions, matrices: matrices) else { continue }
-            let contained = match.interior.allSatisfy { node in
-                !outputs.contains(node) && users[node].allSatisfy { $0 == i || match.interior.contains($0) }
-            }
-            if contained { matches[i] = match }
+        let program = eliminatingDeadCode(), matrices = program.matrixIdentities()
+        let matches = program.containedMatches { root in
+            NormalProductMatch(root: root, in: program.instructions, matrices: matrices).map { ($0, $0.interior) }
         }
         guard !matches.isEmpty else { return program }
         var renumbered = [Int](repeating: -1, count: instructions.count)
@@ -33,6 +23,26 @@ extension Program {
             renumbered[i] = index
             return index
         }
+    }
+
+    /// The roots `i` at which `match(i)` finds a pattern whose interior values (computed only on the way
+    /// to `i`) no output and no value outside the pattern reads: rewriting such a root leaves its interior
+    /// dead, so the rewrite saves every read of it.
+    func containedMatches<Match>(_ match: (Int) -> (Match, interior: Set<Int>)?) -> [Int: Match] {
+        var users = [[Int]](repeating: [], count: instructions.count)
+        for (i, instruction) in instructions.enumerated() {
+            if case let .apply(_, arguments) = instruction.operation { for a in Set(arguments) { users[a].append(i) } }
+        }
+        let outputs = Set(outputs)
+        var matches = [Int: Match]()
+        for i in instructions.indices {
+            guard let (found, interior) = match(i) else { continue }
+            let contained = interior.allSatisfy { node in
+                !outputs.contains(node) && users[node].allSatisfy { $0 == i || interior.contains($0) }
+            }
+            if contained { matches[i] = found }
+        }
+        return matches
     }
 
     /// For each value, the first value equal to it when it is a constant matrix equal to an earlier
@@ -92,7 +102,7 @@ struct NormalProductMatch {
 
     /// Whether `shape` holds its elements along one axis (every other extent is 1), so reshaping it to
     /// `[count]` and transposing it keep the element order.
-    private static func isVectorLike(_ shape: [Int]) -> Bool { shape.filter { $0 != 1 }.count <= 1 && !shape.isEmpty }
+    static func isVectorLike(_ shape: [Int]) -> Bool { shape.filter { $0 != 1 }.count <= 1 && !shape.isEmpty }
 
     private static func count(_ index: Int, _ instructions: [Program.Instruction]) -> Int {
         instructions[index].shape.reduce(1, *)
@@ -155,7 +165,7 @@ struct NormalProductMatch {
     }
 
     /// `index` as `A v` (reshapes around a `matmul(A, v)` with `A` `[n, d]` and `v` `[d, 1]`).
-    private static func product(
+    static func product(
         _ index: Int, _ instructions: [Program.Instruction], _ interior: inout Set<Int>
     ) -> (a: Int, v: Int)? {
         guard case let .apply(op, arguments) = instructions[index].operation, isVectorLike(instructions[index].shape) else { return nil }

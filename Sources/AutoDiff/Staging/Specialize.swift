@@ -13,12 +13,15 @@ extension Program {
     /// storage and shape become one. In a fused element-wise tree
     /// (`fusingElementwise()`) that reads both constants and other values, the steps of constants alone
     /// are evaluated and the tree keeps the others, so `σ(x) ⊙ (A v)` keeps only the product when x is
-    /// bound. Nothing else is rewritten (no `optimized()` pipeline), so
-    /// specializing costs about one interpreted run of the bound part.
+    /// bound. Then a product `Xᵀ(D ⊙ (X v))` whose `X` and `D` became constants is one weighted Gram
+    /// matrix `H = Xᵀ diag(D) X` times `v` (`usingWeightedGramMatrices()`, when `d < 2n`). Nothing else is
+    /// rewritten (no `optimized()` pipeline), so specializing costs about one interpreted run of the
+    /// bound part, plus `n d²` per weighted Gram matrix formed.
     ///
     /// Use it when a program is replayed many times with some arguments fixed: a Hessian-vector product
     /// `(x, y, v) ↦ ∇²ᵧᵧf(x, y) v` inside a linear solve at one point `(x, y)` keeps only the ops that
-    /// touch `v` (for a weighted least-squares loss, `Aᵀ(d ⊙ (A v)) + c v` with `d`, `c` computed once).
+    /// touch `v` (for a weighted least-squares loss, `Aᵀ(d ⊙ (A v)) + c v` becomes `H v + c v` with `H`,
+    /// `c` computed once).
     ///
     /// - Precondition: every key is an argument position and its tensor has that argument's shape and
     ///   is a constant (not being differentiated or staged: see `canBind(_:)`).
@@ -61,7 +64,7 @@ extension Program {
             }
         }
         return Program(instructions: builder.instructions, outputs: outputs.map { renumbered[$0] }, inputShapes: remainingShapes)
-            .eliminatingDeadCode()
+            .usingWeightedGramMatrices()
     }
 
     /// Whether `tensors` can be bound by `specialized(binding:)`: none is being differentiated or staged
