@@ -56,7 +56,7 @@ public struct StochasticNeumann: HessianInverseSolver, Sendable {
         var generator = SeededGenerator(seed: seed)
         func product(_ u: Tensor) throws -> Tensor {
             guard let batchSize else { return system.apply(u) }
-            return try system.applyBatch(u, indices: generator.sample(batchSize, from: problem.lowerSampleCount))
+            return try system.applyBatch(u, indices: generator.sample(batchSize, from: problem.lowerMiniBatchPopulation))
         }
         var accumulated = Tensor(zeros: b.shape), truncations: [Int] = []
         for _ in 0..<samples {

@@ -4,6 +4,11 @@
 ///
 ///     H ≈ γ I + (1/K) Σₖ gₖ gₖᵀ,   gₖ = ∇ᵧ f_{Bₖ}(x, ŷ)   (f_B = problem.lowerBatch(x, y, B)).
 ///
+/// With `problem.lowerSamples` (a `SampleLoss`) the gₖ come from its per-sample gradients, all of them in
+/// one `BilevelOracle.lowerSampleGradients` call (one batched program when the problem is staged), a
+/// mini-batch's gₖ being the mean of its samples' gradients; otherwise from one `lowerBatch` gradient
+/// per mini-batch.
+///
 /// At ŷ = y* the full gradient vanishes but the per-sample (mini-batch) gradients do not, so the
 /// approximation carries curvature there. Two ways of inverting, after the two of the papers:
 /// - `.miniBatches(size:seed:)` (one-shot): the samples, shuffled by `SeededGenerator(seed:)`, are cut into
@@ -24,7 +29,7 @@ public struct WoodFisher: HessianInverseSolver {
         /// One-shot: gradients over consecutive mini-batches of `size` samples of the seeded shuffle,
         /// inverted at once through the K × K capacitance matrix.
         case miniBatches(size: Int, seed: UInt64)
-        /// Iterative: single-sample gradients from `problem.lowerBatch`, all samples (`count == nil`) or
+        /// Iterative: single-sample gradients (of `problem.lowerSamples`, else `lowerBatch`), all samples (`count == nil`) or
         /// `count` distinct ones drawn with the given seed, folded in by rank-one updates.
         case perSample(count: Int?, seed: UInt64)
     }
@@ -51,25 +56,23 @@ public struct WoodFisher: HessianInverseSolver {
 
     /// `v = (γ I + (1/K) Σ gₖ gₖᵀ)⁻¹ b` (see the type's documentation).
     ///
-    /// - Throws: `BilevelError.invalidArgument` for γ ≤ 0, a problem without `lowerBatch`, a mini-batch
-    ///   size or a `count` outside `1...lowerSampleCount`.
+    /// - Throws: `BilevelError.invalidArgument` for γ ≤ 0, a problem without `lowerSamples` or `lowerBatch`, a
+    ///   mini-batch size or a `count` outside `1...N` (the samples of `lowerSamples`, else `lowerSampleCount`).
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         try requirePositive("WoodFisher.damping", damping)
         let oracle = system.oracle, problem = oracle.problem
-        guard problem.lowerBatch != nil, problem.lowerSampleCount >= 1 else {
-            throw BilevelError.invalidArgument(name: "WoodFisher (\(name))", reason: "needs the problem's per-sample lower losses (lowerBatch with lowerSampleCount ≥ 1) to build the empirical Fisher; set them, or use HessianFree or CG")
+        let population = problem.lowerSamples?.count ?? problem.lowerSampleCount
+        guard problem.lowerSamples != nil || (problem.lowerBatch != nil && population >= 1) else {
+            throw BilevelError.invalidArgument(name: "WoodFisher (\(name))", reason: "needs the problem's per-sample lower losses (lowerSamples, or lowerBatch with lowerSampleCount ≥ 1) to build the empirical Fisher; set them, or use HessianFree or CG")
         }
-        let population = problem.lowerSampleCount
         func gradients(_ batches: [[Int]]) throws -> [[Double]] {
-            try batches.map { batch in
-                system.project(try oracle.lowerBatchGradients(system.x, system.y, indices: batch).y.reshaped(to: b.shape)).scalars
-            }
+            try Self.batchGradients(batches, oracle: oracle, x: system.x, y: system.y).map { system.project($0.reshaped(to: b.shape)).scalars }
         }
         let v: [Double], count: Int
         switch curvature {
         case let .miniBatches(size, seed):
             guard (1...population).contains(size) else {
-                throw BilevelError.invalidArgument(name: "WoodFisher.miniBatches.size", reason: "must be in 1...\(population) (lowerSampleCount), got \(size)")
+                throw BilevelError.invalidArgument(name: "WoodFisher.miniBatches.size", reason: "must be in 1...\(population) (the sample count N), got \(size)")
             }
             var generator = SeededGenerator(seed: seed)
             let order = generator.sample(population, from: population)
@@ -79,7 +82,7 @@ public struct WoodFisher: HessianInverseSolver {
             count = rows.count
         case let .perSample(sampleCount, seed):
             if let sampleCount, !(1...population).contains(sampleCount) {
-                throw BilevelError.invalidArgument(name: "WoodFisher.perSample.count", reason: "must be in 1...\(population) (lowerSampleCount), got \(sampleCount)")
+                throw BilevelError.invalidArgument(name: "WoodFisher.perSample.count", reason: "must be in 1...\(population) (the sample count N), got \(sampleCount)")
             }
             var generator = SeededGenerator(seed: seed)
             let indices = sampleCount.map { generator.sample($0, from: population) } ?? Array(0..<population)
@@ -93,6 +96,25 @@ public struct WoodFisher: HessianInverseSolver {
             notes: ["\(name): γ = \(damping), empirical Fisher of \(count) sample/mini-batch gradients, no HVPs"])
         solution.referenceError = try system.referenceError(of: solutionTensor, rhs: b, reference: compareWith)
         return solution
+    }
+
+    /// The gradients `∇ᵧf_{Bₖ}(x, y)` of the lower loss on each batch `Bₖ`: with `lowerSamples`, the mean of
+    /// the per-sample gradients of all batches' samples, taken in one `lowerSampleGradients` call (one
+    /// batched program when staged; one count per sample); else one `lowerBatchGradients` per batch.
+    static func batchGradients(_ batches: [[Int]], oracle: BilevelOracle, x: Tensor, y: Tensor) throws -> [Tensor] {
+        guard oracle.problem.lowerSamples != nil else {
+            return try batches.map { try oracle.lowerBatchGradients(x, y, indices: $0).y }
+        }
+        let rows = try oracle.lowerSampleGradients(x, y, indices: batches.flatMap { $0 }).scalars
+        var offset = 0
+        return batches.map { batch in
+            var mean = [Double](repeating: 0, count: y.count)
+            for k in offset..<(offset + batch.count) {
+                for i in mean.indices { mean[i] += rows[k * y.count + i] }
+            }
+            offset += batch.count
+            return Tensor(shape: y.shape, scalars: mean.map { $0 / Double(batch.count) })
+        }
     }
 
     /// `(γ I + (1/K) GᵀG)⁻¹ b = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` for the K rows of G (one K × K solve).
