@@ -117,17 +117,14 @@ public struct WoodFisher: HessianInverseSolver {
         }
     }
 
-    /// `(γ I + (1/K) GᵀG)⁻¹ b = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` for the K rows of G (one K × K solve).
+    /// `(γ I + (1/K) GᵀG)⁻¹ b = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` for the K rows of G (one K × K solve;
+    /// `GGᵀ`, `G b` and `Gᵀ c` as matrix products).
     static func capacitanceSolve(_ b: [Double], rows: [[Double]], damping gamma: Double) -> [Double] {
-        let k = rows.count
-        let capacitance = Tensor(shape: [k, k]) { index in
-            let (i, j) = (index / k, index % k)
-            return innerProduct(rows[i], rows[j]) + (i == j ? Double(k) * gamma : 0)
-        }
-        let coefficients = AutoDiff.solve(capacitance, Tensor(rows.map { innerProduct($0, b) })).scalars
-        var out = b
-        for (row, c) in zip(rows, coefficients) { for i in out.indices { out[i] -= c * row[i] } }
-        return out.map { $0 / gamma }
+        let k = rows.count, g = Tensor(shape: [k, b.count], scalars: rows.flatMap { $0 }), rhs = Tensor(b)
+        let shift = Tensor(shape: [k, k]) { $0 / k == $0 % k ? Double(k) * gamma : 0 }
+        let capacitance = matmul(g, g, transposeA: false, transposeB: true) + shift
+        let coefficients = AutoDiff.solve(capacitance, matmul(g, rhs))
+        return ((rhs - matmul(coefficients, g)) / gamma).scalars
     }
 
     /// `(γ I + (1/K) Σ gₖ gₖᵀ)⁻¹ b` by the Woodbury recursion, keeping `uₖ` and `K + gₖᵀuₖ`.
