@@ -69,6 +69,27 @@ final class PerSampleTests: XCTestCase {
         }
     }
 
+    /// One-shot WoodFisher on `lowerSamples` equals the dense `(γI + (1/K) Σ gₖgₖᵀ)⁻¹ b` over the seeded
+    /// shuffle's mini-batch gradients (each the mean of its samples' `lowerBatch` gradients), with more
+    /// batches than unknowns (K = 8 > n = 5: the n × n solve) and fewer (K = 3: the K × K capacitance solve).
+    func testOneShotWoodFisherOnSampleLossEqualsTheDenseFisherSolve() throws {
+        let x = cleaning.x0, w = w, rhs = Tensor((0..<cleaning.d).map { cos(0.4 * Double($0)) }), gamma = 0.05
+        for (size, seed) in [(4, UInt64(2)), (12, UInt64(5))] {
+            var generator = SeededGenerator(seed: seed)
+            let order = generator.sample(cleaning.n, from: cleaning.n)
+            let batches = stride(from: 0, to: cleaning.n, by: size).map { Array(order[$0..<min($0 + size, cleaning.n)]) }
+            let identity = Tensor(shape: [cleaning.d, cleaning.d]) { $0 / cleaning.d == $0 % cleaning.d ? 1 : 0 }
+            let fisher = batches.reduce(gamma * identity) { sum, batch in
+                let g = batch.map { i in gradient(at: w) { cleaning.lowerBatch(x, $0, [i]) } }.reduce(Tensor(zeros: [cleaning.d]), +) / Double(batch.count)
+                return sum + matmul(g.reshaped(to: [cleaning.d, 1]), g.reshaped(to: [1, cleaning.d])) / Double(batches.count)
+            }
+            let oracle = BilevelOracle(try sampleProblem(.staged))
+            let solution = try WoodFisher.woodFisher(damping: gamma, batchSize: size, seed: seed).solve(LinearSystem(oracle: oracle, x: x, y: w), rhs: rhs)
+            XCTAssertLessThan(relativeError(solution.solution, AutoDiff.solve(fisher, rhs)), 1e-11, "batches of \(size)")
+            XCTAssertEqual(oracle.counts.gradients, cleaning.n)
+        }
+    }
+
     /// The closed form of `ApproximateSolverTests`, written per sample: `fᵢ = ½(aᵢᵀ(y − x) + sᵢ)² +
     /// ½γ‖y − x‖²` with the aᵢ in pairs and `sᵢ = ±1` has `∇²ᵧᵧf = γI + (1/N) Σ gᵢgᵢᵀ` at `y* = x`, so
     /// WoodFisher over single samples equals the dense solve and the hypergradient `∇ₓF + ∇ᵧF`.

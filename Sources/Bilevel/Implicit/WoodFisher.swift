@@ -13,14 +13,16 @@
 /// approximation carries curvature there. Two ways of inverting, after the two of the papers:
 /// - `.miniBatches(size:seed:)` (one-shot): the samples, shuffled by `SeededGenerator(seed:)`, are cut into
 ///   K = ⌈N/size⌉ consecutive mini-batches; with the rows gₖ stacked in G (`[K, n]`) the whole rank-K update
-///   is inverted at once, `v = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` (one K × K dense solve). `size: 1` is the
+///   is inverted at once, `v = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` (one K × K dense solve; when n ≤ K the
+///   n × n matrix `γI + GᵀG/K` is solved directly, the smaller of the two). `size: 1` is the
 ///   full empirical Fisher; `size: N` the seed's rank-one `γI + ggᵀ` with g the full gradient (≈ 0 at y*).
 /// - `.perSample(count:seed:)` (iterative, Singh & Alistarh's recursion): single-sample gradients, all N
 ///   or `count` drawn by `SeededGenerator(seed:)`, folded in one rank-one update at a time,
 ///   `H₀⁻¹ = I/γ`, `Hₖ⁻¹ = Hₖ₋₁⁻¹ − uₖ uₖᵀ / (K + gₖᵀ uₖ)`, `uₖ = Hₖ₋₁⁻¹ gₖ`.
 ///
 /// Both are exact (to rounding) when `∇²ᵧᵧf = γI + (1/K) Σ gₖgₖᵀ`. No Hessian-vector products. Cost: K
-/// gradients; one-shot O(K² n + K³) flops and O(K n + K²) memory, iterative O(K² n) flops and O(K n) memory.
+/// gradients; one-shot O(min(K, n)² max(K, n) + min(K, n)³) flops and O(K n + min(K, n)²) memory,
+/// iterative O(K² n) flops and O(K n) memory.
 /// With a constrained lower level the gₖ are projected onto the null space of the active rows.
 /// `compareWith` measures the approximation against a CG solve.
 public struct WoodFisher: HessianInverseSolver {
@@ -117,13 +119,21 @@ public struct WoodFisher: HessianInverseSolver {
         }
     }
 
-    /// `(γ I + (1/K) GᵀG)⁻¹ b = (b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` for the K rows of G (one K × K solve;
-    /// `GGᵀ`, `G b` and `Gᵀ c` as matrix products).
+    /// `(γ I + (1/K) GᵀG)⁻¹ b` for the K rows of G (`[K, n]`), by one dense solve in the smaller dimension:
+    /// the n × n matrix itself when n ≤ K, else the Woodbury form `(b − Gᵀ (KγI + GGᵀ)⁻¹ G b) / γ` with its
+    /// K × K capacitance matrix. Both matrices are positive definite: Cholesky, LU if rounding says
+    /// otherwise; the products `GᵀG` or `GGᵀ`, `G b`, `Gᵀ c` are matrix products.
     static func capacitanceSolve(_ b: [Double], rows: [[Double]], damping gamma: Double) -> [Double] {
-        let k = rows.count, g = Tensor(shape: [k, b.count], scalars: rows.flatMap { $0 }), rhs = Tensor(b)
-        let shift = Tensor(shape: [k, k]) { $0 / k == $0 % k ? Double(k) * gamma : 0 }
-        let capacitance = matmul(g, g, transposeA: false, transposeB: true) + shift
-        let coefficients = AutoDiff.solve(capacitance, matmul(g, rhs))
+        let k = rows.count, n = b.count, g = Tensor(shape: [k, n], scalars: rows.flatMap { $0 }), rhs = Tensor(b)
+        func shiftedSolve(_ gram: Tensor, shift: Double, _ right: Tensor) -> Tensor {
+            let size = gram.shape[0]
+            let matrix = gram + Tensor(shape: [size, size]) { $0 / size == $0 % size ? shift : 0 }
+            return choleskySolve(matrix, right) ?? AutoDiff.solve(matrix, right)
+        }
+        if n <= k {
+            return shiftedSolve(matmul(g, g, transposeA: true, transposeB: false) / Double(k), shift: gamma, rhs).scalars
+        }
+        let coefficients = shiftedSolve(matmul(g, g, transposeA: false, transposeB: true), shift: Double(k) * gamma, matmul(g, rhs))
         return ((rhs - matmul(coefficients, g)) / gamma).scalars
     }
 
