@@ -189,4 +189,35 @@ final class PerSampleTests: XCTestCase {
             try StochasticImplicit(batchSize: 31).hypergradient(of: problem, at: cleaning.x0, from: self.w)
         }
     }
+
+    /// The snippet of Docs/bilevel.md, "Per-sample losses and vmap": the per-sample gradients equal the
+    /// `lowerBatch` gradients, WoodFisher and StochasticImplicit equal their runs on the `lowerBatch`
+    /// closure, and the staged programs are the batched ones.
+    func testDocumentationSnippet() throws {
+        let cleaning = HyperCleaningWorkload(n: 100, m: 40, d: 10)
+        let oneHot = Tensor(shape: [100, 100]) { $0 / 100 == $0 % 100 ? 1 : 0 }   // row i reads xᵢ = ⟨eᵢ, x⟩
+        let samples = try SampleLoss(data: [cleaning.xtr, cleaning.ytr, oneHot]) { x, w, sample in
+            sigmoid(dot(sample[2], x)) * softplus(-(sample[1] * dot(sample[0], w))) + 1e-3 * w.squaredNorm()
+        }
+        let problem = BilevelProblem(
+            upper: cleaning.upper, lower: cleaning.lower, dynamics: .gradientDescent(step: 1), innerSteps: 50,
+            lowerSamples: samples, derivatives: .staged)
+        let x = cleaning.x0, w = cleaning.solution(x)
+        let g = try BilevelOracle(problem).lowerSampleGradients(x, w, indices: Array(0..<100))   // [100, 10], one replay
+        let woodFisher = try Implicit(solver: .woodFisher(damping: 0.05)).hypergradient(of: problem, at: x, innerSolution: w)
+        let sgd = try StochasticImplicit(batchSize: 20, terms: 10, seed: 1).hypergradient(of: problem, at: x, from: w)
+        XCTAssertEqual(g.shape, [100, 10])
+        for i in [0, 37, 99] { XCTAssertLessThan(relativeError(g[i], gradient(at: w) { cleaning.lowerBatch(x, $0, [i]) }), 1e-12) }
+        let closures = cleaning.problem(steps: 50, step: 1)
+        let viaClosures = try Implicit(solver: .woodFisher(damping: 0.05)).hypergradient(of: closures, at: x, innerSolution: w)
+        XCTAssertLessThan(relativeError(woodFisher.hypergradient, viaClosures.hypergradient), 1e-12)
+        let sgdViaClosures = try StochasticImplicit(batchSize: 20, terms: 10, seed: 1).hypergradient(of: closures, at: x, from: w)
+        XCTAssertLessThan(relativeError(sgd.hypergradient, sgdViaClosures.hypergradient), 1e-12)
+        XCTAssertEqual(Set(problem.stagedPrograms.map(\.derivative)), [
+            "lower per-sample gradients ∇ᵧℓₖ, batched over the samples", "upper gradients (∇ₓF, ∇ᵧF)", "mixed product ∇²ₓᵧf·v",
+            "lower mini-batch gradients (∇ₓf_B, ∇ᵧf_B) over the gathered samples",
+            "lower mini-batch HVP ∇²ᵧᵧf_B·v over the gathered samples",
+            "lower mini-batch mixed product ∇²ₓᵧf_B·v over the gathered samples",
+        ])
+    }
 }
