@@ -46,6 +46,14 @@ final class PerSampleTests: XCTestCase {
                 XCTAssertEqual(summary.shapes, [[cleaning.n], [cleaning.d], [indices.count]])
                 XCTAssertNotNil(summary.applicationCount, "\(summary)")
                 XCTAssertTrue(oracle.notes.isEmpty, "\(oracle.notes)")
+                // Every op of the gradient batches by a rule: the program does not grow with K.
+                _ = try oracle.lowerSampleGradients(x, w, indices: Array(0..<cleaning.n))
+                let sizes = problem.stagedPrograms.filter { $0.derivative.contains("per-sample gradients") }.map(\.applicationCount)
+                XCTAssertEqual(sizes.count, 2)
+                XCTAssertEqual(sizes[0], sizes[1], "\(problem.stagedPrograms)")
+                var changed = problem
+                changed.lowerSamples = samples
+                XCTAssertTrue(changed.stagedPrograms.isEmpty, "setting lowerSamples drops the staged programs")
             }
         }
     }
