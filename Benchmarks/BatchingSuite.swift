@@ -14,7 +14,9 @@ import Workloads
 ///   oracle's `lowerSampleGradients` on the problem's `SampleLoss`, staged (one vmapped program,
 ///   `samples-vmap`) and eager (`samples-eager-loop`), against 500 `lowerBatchGradients` calls on the
 ///   `lowerBatch` closure (`lowerBatch-loop`, the baseline, WoodFisher's path without a `SampleLoss`);
-///   all checked against the baseline's rows. And the whole one-shot WoodFisher solve on each form.
+///   all checked against the baseline's rows. And the whole one-shot WoodFisher solve on each form, and
+///   StochasticImplicit (b = 50, T = 20, K = 20) on the `lowerBatch` closure against the staged
+///   `SampleLoss` (its batch derivatives one program each over the gathered rows).
 /// Each program is staged, batched and optimized once, outside the timings (`stage_ms` in the notes).
 enum BatchingSuite {
     static func run(_ bench: inout Bench) throws {
@@ -79,7 +81,10 @@ enum BatchingSuite {
 
     static func woodFisherRows(_ bench: inout Bench) throws {
         let (workload, size) = ("P3-cleaning", "n500-d50")
-        let methods = ["gk-lowerBatch-loop", "gk-samples-eager-loop", "gk-samples-vmap", "woodfisher-lowerBatch", "woodfisher-samples-vmap"]
+        let methods = [
+            "gk-lowerBatch-loop", "gk-samples-eager-loop", "gk-samples-vmap", "woodfisher-lowerBatch", "woodfisher-samples-vmap",
+            "stochastic-implicit-lowerBatch", "stochastic-implicit-samples-staged",
+        ]
         guard methods.contains(where: { bench.options.selects(workload, $0, size) }) else { return }
         let cleaning = HyperCleaningWorkload()
         let x = cleaning.x0, w = cleaning.solution(x), all = Array(0..<cleaning.n)
@@ -107,6 +112,14 @@ enum BatchingSuite {
         }
         try bench.measure(workload, "woodfisher-samples-vmap", size: size, baseline: solve, reference: solution) {
             try solver.solve(LinearSystem(oracle: BilevelOracle(staged), x: x, y: w), rhs: rhs).solution.scalars
+        }
+        let stochastic = StochasticImplicit(batchSize: 50, innerSteps: 20, innerStep: 1, terms: 20, seed: 3)
+        let estimate = try stochastic.hypergradient(of: closures, at: x, from: w).hypergradient.scalars
+        let viaClosures = try bench.measure(workload, "stochastic-implicit-lowerBatch", size: size, reference: estimate) {
+            try stochastic.hypergradient(of: closures, at: x, from: w).hypergradient.scalars
+        }
+        try bench.measure(workload, "stochastic-implicit-samples-staged", size: size, baseline: viaClosures, reference: estimate) {
+            try stochastic.hypergradient(of: staged, at: x, from: w).hypergradient.scalars
         }
     }
 }
