@@ -1,4 +1,5 @@
 import AutoDiff
+import Bilevel
 import Foundation
 import Workloads
 
@@ -9,11 +10,19 @@ import Workloads
 /// - Rosenbrock n = 1000 Hessian: `Program.hessian()` (the gradient's VJP batched over the identity's
 ///   rows, `hessian-vmap`) against n forward-over-reverse HVPs on the basis (`hessian-hvp-loop`, the
 ///   baseline); both checked against the engine's `hessian(at:of:)`.
+/// - P3 hyper-cleaning WoodFisher gradients gₖ = ∇_w ℓₖ for all n = 500 training samples at x0: the
+///   oracle's `lowerSampleGradients` on the problem's `SampleLoss`, staged (one vmapped program,
+///   `samples-vmap`) and eager (`samples-eager-loop`), against 500 `lowerBatchGradients` calls on the
+///   `lowerBatch` closure (`lowerBatch-loop`, the baseline, WoodFisher's path without a `SampleLoss`);
+///   all checked against the baseline's rows. And the whole one-shot WoodFisher solve on each form, and
+///   StochasticImplicit (b = 50, T = 20, K = 20) on the `lowerBatch` closure against the staged
+///   `SampleLoss` (its batch derivatives one program each over the gathered rows).
 /// Each program is staged, batched and optimized once, outside the timings (`stage_ms` in the notes).
 enum BatchingSuite {
-    static func run(_ bench: inout Bench) {
+    static func run(_ bench: inout Bench) throws {
         perSampleRows(&bench)
         hessianRows(&bench)
+        try woodFisherRows(&bench)
     }
 
     /// One sample's loss of P4's MLP, `softplus(−y (w₂ · tanh(x W₁ + b₁) + b₂))`, with θ flattened as in
@@ -68,5 +77,49 @@ enum BatchingSuite {
             basis.flatMap { hvpProgram(w.x, $0).scalars }
         }
         bench.measure(workload, "hessian-vmap", size: size, baseline: loop, reference: reference) { batched(w.x).scalars }
+    }
+
+    static func woodFisherRows(_ bench: inout Bench) throws {
+        let (workload, size) = ("P3-cleaning", "n500-d50")
+        let methods = [
+            "gk-lowerBatch-loop", "gk-samples-eager-loop", "gk-samples-vmap", "woodfisher-lowerBatch", "woodfisher-samples-vmap",
+            "stochastic-implicit-lowerBatch", "stochastic-implicit-samples-staged",
+        ]
+        guard methods.contains(where: { bench.options.selects(workload, $0, size) }) else { return }
+        let cleaning = HyperCleaningWorkload()
+        let x = cleaning.x0, w = cleaning.solution(x), all = Array(0..<cleaning.n)
+        let closures = cleaning.problem(steps: 1)
+        let eager = try cleaning.perSampleProblem(steps: 1), staged = try cleaning.perSampleProblem(steps: 1, derivatives: .staged)
+        let start = Measurement.now()
+        _ = try BilevelOracle(staged).lowerSampleGradients(x, w, indices: all)
+        let summary = staged.stagedPrograms.map(\.description).joined(separator: "; ")
+        bench.notes.append(String(format: "%@ %@ per-sample gradients: stage_ms %.1f incl. first run (%@)", workload, size, Measurement.now() - start, summary))
+        let reference = try all.flatMap { try BilevelOracle(closures).lowerBatchGradients(x, w, indices: [$0]).y.scalars }
+        let loop = try bench.measure(workload, "gk-lowerBatch-loop", size: size, reference: reference) {
+            let oracle = BilevelOracle(closures)
+            return try all.flatMap { try oracle.lowerBatchGradients(x, w, indices: [$0]).y.scalars }
+        }
+        try bench.measure(workload, "gk-samples-eager-loop", size: size, baseline: loop, reference: reference) {
+            try BilevelOracle(eager).lowerSampleGradients(x, w, indices: all).scalars
+        }
+        try bench.measure(workload, "gk-samples-vmap", size: size, baseline: loop, reference: reference) {
+            try BilevelOracle(staged).lowerSampleGradients(x, w, indices: all).scalars
+        }
+        let rhs = gradient(at: w) { cleaning.upper(x, $0) }, solver = WoodFisher.woodFisher(damping: 0.05)
+        let solution = try solver.solve(LinearSystem(oracle: BilevelOracle(closures), x: x, y: w), rhs: rhs).solution.scalars
+        let solve = try bench.measure(workload, "woodfisher-lowerBatch", size: size, reference: solution) {
+            try solver.solve(LinearSystem(oracle: BilevelOracle(closures), x: x, y: w), rhs: rhs).solution.scalars
+        }
+        try bench.measure(workload, "woodfisher-samples-vmap", size: size, baseline: solve, reference: solution) {
+            try solver.solve(LinearSystem(oracle: BilevelOracle(staged), x: x, y: w), rhs: rhs).solution.scalars
+        }
+        let stochastic = StochasticImplicit(batchSize: 50, innerSteps: 20, innerStep: 1, terms: 20, seed: 3)
+        let estimate = try stochastic.hypergradient(of: closures, at: x, from: w).hypergradient.scalars
+        let viaClosures = try bench.measure(workload, "stochastic-implicit-lowerBatch", size: size, reference: estimate) {
+            try stochastic.hypergradient(of: closures, at: x, from: w).hypergradient.scalars
+        }
+        try bench.measure(workload, "stochastic-implicit-samples-staged", size: size, baseline: viaClosures, reference: estimate) {
+            try stochastic.hypergradient(of: staged, at: x, from: w).hypergradient.scalars
+        }
     }
 }

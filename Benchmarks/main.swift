@@ -12,7 +12,7 @@ do {
     EngineSuite.run(&bench)
     try BilevelSuite.run(&bench)
     StagedSuite.run(&bench)
-    BatchingSuite.run(&bench)
+    try BatchingSuite.run(&bench)
     try StagedBilevelSuite.run(&bench)
     try ConstrainedSuite.run(&bench)
     try FirstOrderSuite.run(&bench)

@@ -73,6 +73,29 @@ public struct HyperCleaningWorkload {
             lowerBatch: lowerBatch, lowerSampleCount: n)
     }
 
+    /// The per-sample form of `lower`: data `[Xtr, ytr, I_n]` (the one-hot rows eᵢ read sample i's weight
+    /// logit `⟨eᵢ, x⟩`) and one sample's loss `ℓᵢ(x, w) = sigmoid(⟨eᵢ, x⟩) softplus(−ytrᵢ Xᵢ·w) + 1e-3 ‖w‖²`,
+    /// whose mean over the n samples is `f` and over a mini-batch is `lowerBatch`.
+    ///
+    /// - Throws: what `SampleLoss.init` throws (never, the three tensors share n rows).
+    public func lowerSamples() throws -> SampleLoss {
+        let identity = Tensor(shape: [n, n]) { $0 / n == $0 % n ? 1 : 0 }
+        return try SampleLoss(data: [xtr, ytr, identity]) { x, w, sample in
+            sigmoid(dot(sample[2], x)) * softplus(-(sample[1] * dot(sample[0], w))) + 1e-3 * w.squaredNorm()
+        }
+    }
+
+    /// The problem with gradient-descent inner dynamics and the per-sample lower loss `lowerSamples()`
+    /// (instead of the closure `lowerBatch`): WoodFisher's per-sample gradients and the stochastic
+    /// methods' mini-batches are then batched programs when `derivatives` is `.staged`.
+    ///
+    /// - Throws: what `lowerSamples()` throws.
+    public func perSampleProblem(steps: Int, step: Double = 10, derivatives: DerivativeMode = .eager) throws -> BilevelProblem {
+        BilevelProblem(
+            upper: upper, lower: lower, dynamics: .gradientDescent(step: step), innerSteps: steps,
+            lowerSamples: try lowerSamples(), derivatives: derivatives)
+    }
+
     /// `w*(x)` by Newton's method with full steps from 0 until `‖∇f‖₂ ≤ 1e-13` (at most 50 steps).
     public func solution(_ x: Tensor) -> Tensor {
         var w = Tensor(zeros: [d])

@@ -14,6 +14,8 @@ public final class BilevelOracle {
     /// What the oracle wants the method's diagnostics to say (a derivative that fell back from staged to
     /// eager evaluation, and why), each once.
     public private(set) var notes: [String] = []
+    /// The sample losses (`"lowerSamples [x shape] [y shape]"`) already checked to return a scalar.
+    private var scalarSampleLosses: Set<String> = []
 
     /// An oracle with zero counts.
     public init(_ problem: BilevelProblem) { self.problem = problem }
@@ -78,56 +80,112 @@ public final class BilevelOracle {
         return gradient(at: x, of: term)
     }
 
-    /// `(∇ₓf_B, ∇ᵧf_B)` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`: one
-    /// reverse sweep over the batch, counted as one gradient.
+    /// `(∇ₓf_B, ∇ᵧf_B)` at `(x, y)` for the mini-batch loss `f_B` on the sample `indices` (`problem.lowerBatch`,
+    /// else the mean of `problem.lowerSamples` over the gathered rows: staged, one program over the `[B, …]`
+    /// rows per batch size B): one reverse sweep over the batch, counted as one gradient.
     ///
-    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no mini-batch form or an index is out
+    ///   of range; `.shapeMismatch` when one sample's loss is not a scalar.
     public func lowerBatchGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> (x: Tensor, y: Tensor) {
-        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
+        let batch = try miniBatch(lower: true, x, y, indices)
         counts.gradients += 1
-        let (gx, gy) = gradient(at: x, y, of: batch)
-        return (gx, gy)
-    }
-
-    /// `(∇ₓF_B, ∇ᵧF_B)` at `(x, y)` for the mini-batch loss `F_B = problem.upperBatch(x, y, indices)`: one
-    /// reverse sweep over the batch, counted as one gradient.
-    ///
-    /// - Throws: `BilevelError.invalidArgument` when the problem has no `upperBatch`.
-    public func upperBatchGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> (x: Tensor, y: Tensor) {
-        let batch = try batchObjective(problem.upperBatch, "upperBatch", indices)
-        counts.gradients += 1
-        let (gx, gy) = gradient(at: x, y, of: batch)
-        return (gx, gy)
-    }
-
-    /// `∇²ᵧᵧf_B · v` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`; counts
-    /// one HVP.
-    ///
-    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
-    public func lowerBatchHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
-        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
-        counts.hvps += 1
-        return hvp(at: y, direction: v) { y in batch(x, y) }
-    }
-
-    /// `∇²ₓᵧf_B · v = ∇ₓ⟨∇ᵧf_B, v⟩` at `(x, y)` for the mini-batch loss `f_B = problem.lowerBatch(x, y, indices)`;
-    /// counts one mixed product.
-    ///
-    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
-    public func lowerBatchMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
-        let batch = try batchObjective(problem.lowerBatch, "lowerBatch", indices)
-        counts.mixedProducts += 1
-        return mixedHVP(at: x, y, direction: v, of: batch)
-    }
-
-    /// The mini-batch objective `(x, y) ↦ objective(x, y, indices)`, or an error naming the missing closure.
-    private func batchObjective(
-        _ objective: ((Tensor, Tensor, [Int]) -> Tensor)?, _ name: String, _ indices: [Int]
-    ) throws -> (Tensor, Tensor) -> Tensor {
-        guard let objective else {
-            throw BilevelError.invalidArgument(name: "BilevelProblem.\(name)", reason: "a mini-batch derivative was requested but the problem has no \(name) closure; set it (and its sample count)")
+        if let rows = batch.rows, let program = staged(.lowerMiniBatchGradients, [x.shape, y.shape, [indices.count]]) {
+            return pair(program.outputs(at: [x, y] + rows))
         }
-        return { x, y in objective(x, y, indices) }
+        let (gx, gy) = gradient(at: x, y, of: batch.objective)
+        return (gx, gy)
+    }
+
+    /// `(∇ₓF_B, ∇ᵧF_B)` at `(x, y)` for the mini-batch loss `F_B` on the sample `indices` (`problem.upperBatch`,
+    /// else the mean of `problem.upperSamples`, as `lowerBatchGradients`): one reverse sweep over the batch,
+    /// counted as one gradient.
+    ///
+    /// - Throws: as `lowerBatchGradients`, for the upper objective.
+    public func upperBatchGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> (x: Tensor, y: Tensor) {
+        let batch = try miniBatch(lower: false, x, y, indices)
+        counts.gradients += 1
+        if let rows = batch.rows, let program = staged(.upperMiniBatchGradients, [x.shape, y.shape, [indices.count]]) {
+            return pair(program.outputs(at: [x, y] + rows))
+        }
+        let (gx, gy) = gradient(at: x, y, of: batch.objective)
+        return (gx, gy)
+    }
+
+    /// `∇²ᵧᵧf_B · v` at `(x, y)` for the lower mini-batch loss `f_B` on `indices` (as `lowerBatchGradients`);
+    /// counts one HVP.
+    ///
+    /// - Throws: as `lowerBatchGradients`.
+    public func lowerBatchHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
+        let batch = try miniBatch(lower: true, x, y, indices)
+        counts.hvps += 1
+        if let rows = batch.rows, let program = staged(.lowerMiniBatchHVP, [x.shape, y.shape, [indices.count]]) {
+            return program.outputs(at: [x, y, v] + rows)[0]
+        }
+        return hvp(at: y, direction: v) { y in batch.objective(x, y) }
+    }
+
+    /// `∇²ₓᵧf_B · v = ∇ₓ⟨∇ᵧf_B, v⟩` at `(x, y)` for the lower mini-batch loss `f_B` on `indices` (as
+    /// `lowerBatchGradients`); counts one mixed product.
+    ///
+    /// - Throws: as `lowerBatchGradients`.
+    public func lowerBatchMixedProduct(_ x: Tensor, _ y: Tensor, _ v: Tensor, indices: [Int]) throws -> Tensor {
+        let batch = try miniBatch(lower: true, x, y, indices)
+        counts.mixedProducts += 1
+        if let rows = batch.rows, let program = staged(.lowerMiniBatchMixedProduct, [x.shape, y.shape, [indices.count]]) {
+            return program.outputs(at: [x, y, v] + rows)[0]
+        }
+        return mixedHVP(at: x, y, direction: v, of: batch.objective)
+    }
+
+    /// The per-sample lower gradients `gₖ = ∇ᵧℓ(x, y, s_{indices[k]})` of `problem.lowerSamples`, stacked as
+    /// `[K] + y.shape` (`[K, n]` for a vector y; row k for sample `indices[k]`); counts K gradients.
+    /// Staged, one program per K — the gradient of one sample's loss, batched over the K gathered rows
+    /// (`Program.vmap`) — runs in one replay; eager (or when staging fails, noted), one gradient per sample.
+    ///
+    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerSamples` or an index is out of
+    ///   range; `.shapeMismatch` when one sample's loss is not a scalar.
+    public func lowerSampleGradients(_ x: Tensor, _ y: Tensor, indices: [Int]) throws -> Tensor {
+        guard let samples = problem.lowerSamples else {
+            throw BilevelError.invalidArgument(name: "BilevelProblem.lowerSamples", reason: "per-sample gradients were requested but the problem has no per-sample lower loss; set lowerSamples to a SampleLoss")
+        }
+        let rows = try sampleRows(samples, "lowerSamples", x, y, indices)
+        counts.gradients += indices.count
+        if let program = staged(.lowerSampleGradients, [x.shape, y.shape, [indices.count]]) {
+            return program.outputs(at: [x, y] + rows)[0]
+        }
+        return samples.sampleGradients(x, y, rows: rows)
+    }
+
+    /// The rows of `samples` at `indices`, after checking (once per oracle and shapes) that one sample's
+    /// loss is a scalar.
+    private func sampleRows(_ samples: SampleLoss, _ name: String, _ x: Tensor, _ y: Tensor, _ indices: [Int]) throws -> [Tensor] {
+        let rows = try samples.rows(indices, name: "BilevelProblem.\(name)")
+        let key = "\(name) \(x.shape) \(y.shape)"
+        if !scalarSampleLosses.contains(key) {
+            try samples.requireScalarLoss(x, y, rows: rows, name: "BilevelProblem.\(name)")
+            scalarSampleLosses.insert(key)
+        }
+        return rows
+    }
+
+    /// The mini-batch objective `(x, y) ↦ f_B(x, y)` of one level on `indices`: the caller's `lowerBatch`/
+    /// `upperBatch`, else the eager mean of the level's `SampleLoss` together with the gathered rows its
+    /// staged programs take (`rows == nil` for a closure over indices).
+    ///
+    /// - Throws: `BilevelError.invalidArgument` naming the missing closure or the bad index;
+    ///   `.shapeMismatch` for a non-scalar sample loss.
+    private func miniBatch(
+        lower: Bool, _ x: Tensor, _ y: Tensor, _ indices: [Int]
+    ) throws -> (objective: (Tensor, Tensor) -> Tensor, rows: [Tensor]?) {
+        let name = lower ? "lowerBatch" : "upperBatch"
+        if let closure = lower ? problem.lowerBatch : problem.upperBatch { return ({ x, y in closure(x, y, indices) }, nil) }
+        guard let samples = lower ? problem.lowerSamples : problem.upperSamples else {
+            throw BilevelError.invalidArgument(
+                name: "BilevelProblem.\(name)",
+                reason: "a mini-batch derivative was requested but the problem has no \(name) closure (with its sample count) and no \(lower ? "lowerSamples" : "upperSamples") SampleLoss; set one")
+        }
+        let rows = try sampleRows(samples, lower ? "lowerSamples" : "upperSamples", x, y, indices)
+        return ({ x, y in samples.meanLoss(x, y, rows: rows) }, rows)
     }
 
     /// One inner step `Ψ(s, x)` on constants (no derivative; not counted).

@@ -38,6 +38,15 @@ public struct BilevelProblem {
     public var upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)?
     /// The number of samples `upperBatch` draws from.
     public var upperSampleCount: Int
+    /// Optional per-sample form of the lower objective, `f = (1/N) Σₖ ℓ(x, y, sₖ)` (see `SampleLoss`).
+    /// WoodFisher takes its per-sample gradients `gₖ = ∇ᵧℓ(x, y, sₖ)` from it (one batched program when
+    /// staged). Without a `lowerBatch`, it is also the mini-batch loss `f_B = (1/|B|) Σ_{k∈B} ℓ(x, y, sₖ)`
+    /// of the stochastic methods, over its N samples (`lowerSampleCount` is then not read); a `lowerBatch`
+    /// the caller sets keeps defining the mini-batches.
+    public var lowerSamples: SampleLoss? { didSet { stagedProgramCache = StagedPrograms() } }
+    /// Optional per-sample form of the upper objective, `F = (1/N) Σₖ L(x, y, sₖ)`: the mini-batch upper
+    /// loss when `upperBatch` is not set, as `lowerSamples`.
+    public var upperSamples: SampleLoss? { didSet { stagedProgramCache = StagedPrograms() } }
     /// Linear constraints on a vector `y` (`E y = e`, `G y ≤ h`), or `nil` for an unconstrained lower
     /// level. Only methods whose `honoursConstraints` is true accept a constrained problem (`KKTImplicit`,
     /// `SmoothedImplicit`, `PBGD`); the others throw `BilevelError.unsupportedConstraints`.
@@ -59,6 +68,7 @@ public struct BilevelProblem {
     ///   - dynamics: Ψ, default gradient descent with step 0.1.
     ///   - innerSteps: T ≥ 1 (checked when a method runs, with `BilevelError.invalidSteps`).
     ///   - lowerBatch, upperBatch: the mean losses over given sample indices, with their sample counts.
+    ///   - lowerSamples, upperSamples: the per-sample forms of the objectives (see `lowerSamples`).
     ///   - constraints: linear constraints on the lower variable (see `LinearConstraints`).
     ///   - initialization: the start `y0(x)` when it depends on x (see `initialization`).
     ///   - lowerShape: the shape of y, checked against every `y0` (see `lowerShape`).
@@ -70,6 +80,7 @@ public struct BilevelProblem {
         innerSteps: Int = 100,
         lowerBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, lowerSampleCount: Int = 0,
         upperBatch: ((Tensor, Tensor, [Int]) -> Tensor)? = nil, upperSampleCount: Int = 0,
+        lowerSamples: SampleLoss? = nil, upperSamples: SampleLoss? = nil,
         constraints: LinearConstraints? = nil,
         initialization: ((Tensor) -> Tensor)? = nil,
         lowerShape: [Int]? = nil,
@@ -83,11 +94,21 @@ public struct BilevelProblem {
         self.lowerSampleCount = lowerSampleCount
         self.upperBatch = upperBatch
         self.upperSampleCount = upperSampleCount
+        self.lowerSamples = lowerSamples
+        self.upperSamples = upperSamples
         self.constraints = constraints
         self.initialization = initialization
         self.lowerShape = lowerShape
         self.derivatives = derivatives
     }
+
+    /// The number of samples the lower mini-batches draw from: `lowerSampleCount` with a `lowerBatch`,
+    /// else the N of `lowerSamples`, else 0 (no mini-batch form).
+    var lowerMiniBatchPopulation: Int { lowerBatch != nil ? lowerSampleCount : lowerSamples?.count ?? 0 }
+
+    /// The number of samples the upper mini-batches draw from (as `lowerMiniBatchPopulation`), or `nil`
+    /// when the upper objective has no mini-batch form.
+    var upperMiniBatchPopulation: Int? { upperBatch != nil ? upperSampleCount : upperSamples?.count }
 
     /// The derivatives staged so far for this problem (with `derivatives == .staged`): each program's
     /// size, the time it took to stage, or why it fell back to eager evaluation.

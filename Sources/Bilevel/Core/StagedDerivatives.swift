@@ -51,13 +51,24 @@ enum StagedDerivative: String, Hashable, Sendable {
     case stepTangent = "step tangent A ṡ + B ẋ"
     case stepTangents = "step tangents A Z + B, batched over x's coordinates"
     case stepVJP = "step VJP (Aᵀλ, Bᵀλ)"
+    case lowerSampleGradients = "lower per-sample gradients ∇ᵧℓₖ, batched over the samples"
+    case lowerMiniBatchGradients = "lower mini-batch gradients (∇ₓf_B, ∇ᵧf_B) over the gathered samples"
+    case upperMiniBatchGradients = "upper mini-batch gradients (∇ₓF_B, ∇ᵧF_B) over the gathered samples"
+    case lowerMiniBatchHVP = "lower mini-batch HVP ∇²ᵧᵧf_B·v over the gathered samples"
+    case lowerMiniBatchMixedProduct = "lower mini-batch mixed product ∇²ₓᵧf_B·v over the gathered samples"
 
     /// Stages this derivative of `problem` for `shapes` (`[x, y]` for the objectives' derivatives,
-    /// `[s, x, y0]` for the step's), running the same eager transforms the oracle's eager path runs.
+    /// `[s, x, y0]` for the step's, `[x, y, [K]]` for those over K gathered samples of a `SampleLoss`,
+    /// whose programs take the gathered `[K, …]` rows as their last arguments), running the same eager
+    /// transforms the oracle's eager path runs.
     func attempt(_ problem: BilevelProblem, shapes: [[Int]]) -> Result<Program, ConcretizationError> {
         let upper = problem.upper, lower = problem.lower, dynamics = problem.dynamics
         let first = shapes[0], second = shapes[1]
         switch self {
+        case .lowerSampleGradients:
+            return problem.lowerSamples!.attemptSampleGradients(x: first, y: second, batch: shapes[2][0])
+        case .lowerMiniBatchGradients, .upperMiniBatchGradients, .lowerMiniBatchHVP, .lowerMiniBatchMixedProduct:
+            return attemptMiniBatch(problem, x: first, y: second, batch: shapes[2][0])
         case .upperGradients, .lowerGradients:
             let objective = self == .upperGradients ? upper : lower
             return attemptStage(shapes: [first, second]) { a in
@@ -97,6 +108,35 @@ enum StagedDerivative: String, Hashable, Sendable {
                 return attemptStage(shapes: [first, second, first]) { a in
                     let (ds, dx) = vjp(at: a[0], a[1], of: psi).pullback(a[2])
                     return [ds, dx]
+                }
+            }
+        }
+    }
+}
+
+extension StagedDerivative {
+    /// The mini-batch derivatives of a `SampleLoss`: the eager transforms of its batched mean loss
+    /// (`SampleLoss.attemptMeanLoss`), staged with the `batch` gathered rows as trailing arguments.
+    private func attemptMiniBatch(_ problem: BilevelProblem, x: [Int], y: [Int], batch: Int) -> Result<Program, ConcretizationError> {
+        let samples = (self == .upperMiniBatchGradients ? problem.upperSamples : problem.lowerSamples)!
+        let rowShapes = samples.rowShapes.map { [batch] + $0 }
+        return samples.attemptMeanLoss(x: x, y: y, batch: batch).flatMap { mean in
+            switch self {
+            case .lowerMiniBatchGradients, .upperMiniBatchGradients:
+                return attemptStage(shapes: [x, y] + rowShapes) { a in
+                    let rows = Array(a[2...])
+                    let (gx, gy) = gradient(at: a[0], a[1]) { x, y in mean(x, y, rows) }
+                    return [gx, gy]
+                }
+            case .lowerMiniBatchHVP:
+                return attemptStage(shapes: [x, y, y] + rowShapes) { a in
+                    let rows = Array(a[3...])
+                    return [hvp(at: a[1], direction: a[2]) { y in mean(a[0], y, rows) }]
+                }
+            default:
+                return attemptStage(shapes: [x, y, y] + rowShapes) { a in
+                    let rows = Array(a[3...])
+                    return [mixedHVP(at: a[0], a[1], direction: a[2]) { x, y in mean(x, y, rows) }]
                 }
             }
         }

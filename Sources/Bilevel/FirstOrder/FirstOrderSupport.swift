@@ -31,19 +31,20 @@ extension BilevelProblem {
         try validate(x: x, y0: y0, for: OuterLoop(name: loop))
     }
 
-    /// Checks that mini-batches of `batchSize` can be drawn for `lowerBatch`.
+    /// Checks that mini-batches of `batchSize` can be drawn from the lower objective's mini-batch form
+    /// (`lowerBatch`, else `lowerSamples`).
     ///
-    /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has no `lowerBatch`, or
-    ///   `batchSize` exceeds `lowerSampleCount`.
+    /// - Throws: `BilevelError.invalidArgument` when `batchSize < 1`, the problem has neither `lowerBatch`
+    ///   nor `lowerSamples`, or `batchSize` exceeds the number of samples they draw from.
     func validateLowerBatch(_ batchSize: Int, method: String) throws {
         guard batchSize >= 1 else { throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "must be ≥ 1, got \(batchSize)") }
-        guard lowerBatch != nil else {
+        guard lowerBatch != nil || lowerSamples != nil else {
             throw BilevelError.invalidArgument(
                 name: "\(method).batchSize",
-                reason: "is \(batchSize), but the problem has no lowerBatch closure to draw mini-batches from; set BilevelProblem.lowerBatch or use batchSize: nil")
+                reason: "is \(batchSize), but the problem has no lowerBatch closure (nor lowerSamples) to draw mini-batches from; set BilevelProblem.lowerBatch or lowerSamples, or use batchSize: nil")
         }
-        guard batchSize <= lowerSampleCount else {
-            throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "\(batchSize) exceeds the lower sample count \(lowerSampleCount)")
+        guard batchSize <= lowerMiniBatchPopulation else {
+            throw BilevelError.invalidArgument(name: "\(method).batchSize", reason: "\(batchSize) exceeds the lower sample count \(lowerMiniBatchPopulation)")
         }
     }
 
@@ -62,7 +63,8 @@ extension BilevelProblem {
 }
 
 /// Where a first-order method's gradients come from: the full objectives through the oracle, or — with
-/// a batch size — `lowerBatch` (and `upperBatch` when the problem has one; else the full F) on `batchSize`
+/// a batch size — the mini-batch loss of `lowerBatch` or `lowerSamples` (and of `upperBatch` or
+/// `upperSamples` when the problem has one; else the full F; `BilevelOracle.lowerBatchGradients`) on `batchSize`
 /// distinct indices drawn afresh for every query from a `SeededGenerator`, so a run is reproducible from
 /// its seed. Every query is one counted oracle gradient.
 final class GradientSource {
@@ -78,9 +80,9 @@ final class GradientSource {
         let problem = oracle.problem
         if let batchSize {
             try problem.validateLowerBatch(batchSize, method: method)
-            if problem.upperBatch != nil && batchSize > problem.upperSampleCount {
+            if let upperCount = problem.upperMiniBatchPopulation, batchSize > upperCount {
                 throw BilevelError.invalidArgument(
-                    name: "\(method).batchSize", reason: "\(batchSize) exceeds the upper sample count \(problem.upperSampleCount)")
+                    name: "\(method).batchSize", reason: "\(batchSize) exceeds the upper sample count \(upperCount)")
             }
         }
         self.oracle = oracle
@@ -89,12 +91,13 @@ final class GradientSource {
     }
 
     /// Fresh lower-level indices, or `nil` for the full objective.
-    func lowerIndices() -> [Int]? { batchSize.map { generator.sample($0, from: oracle.problem.lowerSampleCount) } }
+    func lowerIndices() -> [Int]? { batchSize.map { generator.sample($0, from: oracle.problem.lowerMiniBatchPopulation) } }
 
-    /// Fresh upper-level indices, or `nil` for the full objective (also when the problem has no `upperBatch`).
+    /// Fresh upper-level indices, or `nil` for the full objective (also when the problem has neither
+    /// `upperBatch` nor `upperSamples`).
     func upperIndices() -> [Int]? {
-        guard let batchSize, oracle.problem.upperBatch != nil else { return nil }
-        return generator.sample(batchSize, from: oracle.problem.upperSampleCount)
+        guard let batchSize, let upperCount = oracle.problem.upperMiniBatchPopulation else { return nil }
+        return generator.sample(batchSize, from: upperCount)
     }
 
     /// `(∇ₓf, ∇ᵧf)` at `(x, y)` (on a fresh mini-batch in stochastic mode).

@@ -1,6 +1,7 @@
 /// The stochastic implicit hypergradient with an SGD lower level (Zhang et al. 2024, Algorithm 3, the (S)GD
 /// branch; Ghadimi & Wang 2018's BSA estimator): every derivative is taken on mini-batches of
-/// `problem.lowerBatch` (and `upperBatch` when set) of size b, drawn afresh from `SeededGenerator(seed:)`:
+/// `problem.lowerBatch` or `lowerSamples` (and `upperBatch` or `upperSamples` when set) of size b, drawn
+/// afresh from `SeededGenerator(seed:)`:
 ///
 ///     lower level:  y_{t+1} = y_t − η ∇ᵧf_{B_t}(x, y_t),  t < T            (SGD, from y0)
 ///     v = α Σ_{k<K} (I − α H_{B'_k}) ⋯ (I − α H_{B'_1}) ∇ᵧF_{B''}(x, y_T)   (Zhang et al. 2024, eq. 6, one fresh
@@ -14,7 +15,8 @@
 /// `StochasticNeumann` it adds no variance that batches cannot remove.
 ///
 /// Cost: T + 1 batch gradients, K − 1 batch HVPs, one batch mixed product — each on b samples instead of
-/// n; memory O(|y|). Use it when the lower objective is a sum over many samples and full gradients are
+/// n; memory O(|y|). With a `SampleLoss` and `derivatives: .staged`, each batch derivative replays one
+/// program over the b gathered sample rows (staged once per b; `BilevelOracle.lowerBatchGradients`). Use it when the lower objective is a sum over many samples and full gradients are
 /// too costly; deterministic given the seed (vary it per outer step with `minimize(_:methodAtStep:…)`).
 public struct StochasticImplicit: HypergradientMethod {
     /// The mini-batch size b.
@@ -45,7 +47,7 @@ public struct StochasticImplicit: HypergradientMethod {
 
     /// The estimate at `x`, SGD from `y0`; `innerSolution` is y_T.
     ///
-    /// - Throws: `BilevelError.unsupportedConstraints` for lower-level constraints; `.invalidArgument` for a bad batch size (or no `lowerBatch`), a step ≤ 0 or a
+    /// - Throws: `BilevelError.unsupportedConstraints` for lower-level constraints; `.invalidArgument` for a bad batch size (or neither `lowerBatch` nor `lowerSamples`), a step ≤ 0 or a
     ///   missing step, K < 1; `.invalidSteps` for T < 1; `.nonFinite` naming the SGD step or the series.
     public func hypergradient(of problem: BilevelProblem, at x: Tensor, from y0: Tensor) throws -> HypergradientResult {
         let steps = try problem.firstOrderSteps(innerSteps, for: self, x: x, y0: y0)

@@ -4,8 +4,9 @@
 ///
 ///     k_j ~ uniform{0, …, K−1},   v̂ = (α K / J) Σ_{j=1..J} (I − α H_{j,k_j}) ⋯ (I − α H_{j,1}) b,
 ///
-/// with `H_{j,i} = H` (full Hessian-vector products), or — with `batchSize` — the Hessian of
-/// `problem.lowerBatch` on a fresh mini-batch for every factor (projected onto the null space of the
+/// with `H_{j,i} = H` (full Hessian-vector products), or — with `batchSize` — the Hessian of the mini-batch
+/// loss (`problem.lowerBatch`, else the mean of `lowerSamples` over the batch: one staged program per batch
+/// size when the problem is staged) on a fresh mini-batch for every factor (projected onto the null space of the
 /// active constraints like the full product, `LinearSystem.applyBatch`, when `KKTImplicit` uses it). Since `E[K · 1{k_j = k}] = 1` and the
 /// factors are independent with mean `I − αH` (a uniform mini-batch's mean loss is unbiased for f when f is
 /// the mean of the per-sample losses, as for P3), `E[v̂] = v_K`. All randomness comes from
@@ -27,7 +28,8 @@ public struct StochasticNeumann: HessianInverseSolver, Sendable {
     public var step: Double
     /// The number J of independent draws averaged.
     public var samples: Int
-    /// Mini-batch size for per-factor Hessians from `problem.lowerBatch`, or `nil` for the full Hessian.
+    /// Mini-batch size for per-factor Hessians from `problem.lowerBatch` or `lowerSamples`, or `nil` for the
+    /// full Hessian.
     public var batchSize: Int?
     /// The seed of the truncations and mini-batches.
     public var seed: UInt64
@@ -47,7 +49,7 @@ public struct StochasticNeumann: HessianInverseSolver, Sendable {
     /// `v̂` for `H v = b` (see the type's documentation).
     ///
     /// - Throws: `BilevelError.invalidArgument` for K < 1, α ≤ 0, J < 1, `batchSize < 1`, a batch larger
-    ///   than `lowerSampleCount`, or a `batchSize` without `problem.lowerBatch`.
+    ///   than the sample count, or a `batchSize` without `problem.lowerBatch` or `lowerSamples`.
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         try validateSolverParameters("StochasticNeumann", count: ("terms", terms), step: step, tolerance: nil)
         guard samples >= 1 else { throw BilevelError.invalidArgument(name: "StochasticNeumann.samples", reason: "must be ≥ 1, got \(samples)") }
@@ -56,7 +58,7 @@ public struct StochasticNeumann: HessianInverseSolver, Sendable {
         var generator = SeededGenerator(seed: seed)
         func product(_ u: Tensor) throws -> Tensor {
             guard let batchSize else { return system.apply(u) }
-            return try system.applyBatch(u, indices: generator.sample(batchSize, from: problem.lowerSampleCount))
+            return try system.applyBatch(u, indices: generator.sample(batchSize, from: problem.lowerMiniBatchPopulation))
         }
         var accumulated = Tensor(zeros: b.shape), truncations: [Int] = []
         for _ in 0..<samples {
