@@ -76,6 +76,38 @@ final class AxisFusionTests: XCTestCase {
         XCTAssertTrue(program.swiftSource(functionName: "f").contains(".sum(toShape: [3])"))
     }
 
+    /// How a tree reads a broadcast operand: rows, columns, a run of middle axes; not two separate runs.
+    func testBroadcastOperandLayouts() {
+        XCTAssertTrue(FusedElementwise.layout([29], in: [37, 29])! == (29, 1))
+        XCTAssertTrue(FusedElementwise.layout([1, 29], in: [37, 29])! == (29, 1))
+        XCTAssertTrue(FusedElementwise.layout([37, 1], in: [37, 29])! == (37, 29))
+        XCTAssertTrue(FusedElementwise.layout([5, 1], in: [2, 5, 3])! == (5, 3))
+        XCTAssertTrue(FusedElementwise.layout([2, 1, 1], in: [2, 5, 3])! == (2, 15))
+        XCTAssertTrue(FusedElementwise.layout([], in: [2, 5, 3])! == (1, 1))
+        XCTAssertNil(FusedElementwise.layout([3, 1, 4], in: [3, 5, 4]))
+        XCTAssertNil(FusedElementwise.layout([4, 3], in: [3, 5, 4]))
+        XCTAssertNil(FusedElementwise.layout([2, 2, 5, 3], in: [2, 5, 3]))
+    }
+
+    /// An outer product (a matmul over a depth of 1, as reverse passes write `ȳ wᵀ`) becomes a broadcast
+    /// multiply of a column and a row, read inside the tree that consumes it (no `m×n` matrix written),
+    /// for every transpose layout, with batches that straddle blocks; equal to the GEMM's products.
+    func testOuterProductIsReadInTheTree() {
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (m, n) = (37, 29)
+            let program = stage(shapes: [transposeA ? [1, m] : [m, 1], transposeB ? [n, 1] : [1, n], [m, n]]) { xs in
+                tanh(matmul(xs[0], xs[1], transposeA: transposeA, transposeB: transposeB) * xs[2]).sum(toShape: [n])
+            }
+            let fused = program.optimized()
+            XCTAssertEqual(names(fused).filter { !$0.hasPrefix("reshape") }, ["fused(multiply,multiply,tanh).sum"], "\(names(fused))")
+            let xs = [
+                OpGradcheckTests.input(transposeA ? [1, m] : [m, 1]), OpGradcheckTests.input(transposeB ? [n, 1] : [1, n], offset: 1),
+                OpGradcheckTests.input([m, n], offset: 2),
+            ]
+            assertClose(fused, program, at: xs)
+        }
+    }
+
     /// The P4 MLP and a smaller MLP-like function of odd sizes: the staged, optimized gradient and both
     /// HVPs (whose bias adjoints are fused row sums) equal the eager engine's.
     func testMLPGradientAndHVPMatchTheEagerEngine() {

@@ -29,6 +29,36 @@ public struct FusedElementwise: Primitive {
         return trimmed.count <= shape.count && Array(trimmed) == Array(shape.suffix(trimmed.count))
     }
 
+    /// How element i of a tree of `shape` reads an operand of shape `operand`, if the operand broadcasts
+    /// to `shape` along outer and inner axes only (its axes of extent above 1, right-aligned with
+    /// `shape`'s, are one run of `shape`'s axes): its element `(i / inner) mod period`. A row
+    /// (`tiles`) has `inner` 1, a column `[m, 1]` of `[m, n]` has `inner` n; nil for any other operand.
+    /// A plain loop (the per-call path runs it).
+    static func layout(_ operand: [Int], in shape: [Int]) -> (period: Int, inner: Int)? {
+        guard operand.count <= shape.count else { return nil }
+        let padding = shape.count - operand.count
+        // Axes of extent 1 in `shape` are skipped; `inner` counts the broadcast axes after the run.
+        var period = 1, inner = 1, runEnded = false, axis = 0
+        while axis < shape.count {
+            let extent = axis < padding ? 1 : operand[axis - padding]
+            if shape[axis] != 1 {
+                if extent == shape[axis] {
+                    if runEnded { return nil }
+                    period *= extent
+                } else if extent == 1 {
+                    if period > 1 { runEnded = true }
+                    if runEnded { inner *= shape[axis] }
+                } else {
+                    return nil
+                }
+            } else if extent != 1 {
+                return nil
+            }
+            axis += 1
+        }
+        return (period, inner)
+    }
+
     /// Elements per block: a temporary of 512 doubles is 4 KB, so a tree's temporaries stay in L1/L2.
     static let blockSize = 512
 
@@ -121,46 +151,56 @@ public struct FusedElementwise: Primitive {
         let registersPerPiece = (steps.count + inputCount) * block
         let sums = buffers.workspace + registersPerPiece * pieces
         if summingAxes { sums.update(repeating: 0, count: (pieces - 1) * sumCount) }
-        func run(piece: Int) {
-            // Registers: one block per step, then one per input that is broadcast (one element: filled
-            // once; a row: tiled for each block). Every register is written before it is read.
-            let base = buffers.workspace + piece * registersPerPiece
-            let rowSums = piece == 0 ? sum : sums + (piece - 1) * sumCount
-            for k in 0..<inputCount where buffers.inputCount(k) == 1 {
-                (base + (steps.count + k) * block).initialize(repeating: buffers.inputs[k][0], count: block)
-            }
-            func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
-                switch operand {
-                case let .input(k):
-                    return buffers.inputCount(k) == n ? buffers.inputs[k] + start : UnsafePointer(base + (steps.count + k) * block)
-                case let .step(j): return UnsafePointer(base + j * block)
+        // Each input's element count and how it is read when broadcast (`layout`), worked out once per
+        // call, not per block and step.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * Swift.max(1, inputCount)) { layouts in
+            for k in 0..<inputCount {
+                layouts[3 * k] = buffers.inputCount(k)
+                if layouts[3 * k] != 1 && layouts[3 * k] != n {
+                    (layouts[3 * k + 1], layouts[3 * k + 2]) = Self.layout(buffers.inputShapes[k], in: shape)!
                 }
             }
-            for b in (piece * blocks / pieces)..<((piece + 1) * blocks / pieces) {
-                let start = b * block, count = Swift.min(block, n - start)
-                for k in 0..<inputCount where buffers.inputCount(k) != 1 && buffers.inputCount(k) != n {
-                    Self.forEachRun(period: buffers.inputCount(k), from: start, count: count) { position, offset, run in
-                        (base + (steps.count + k) * block + offset).initialize(from: buffers.inputs[k] + position, count: run)
+            func run(piece: Int) {
+                // Registers: one block per step, then one per input that is broadcast (one element: filled
+                // once; a row: tiled for each block). Every register is written before it is read.
+                let base = buffers.workspace + piece * registersPerPiece
+                let rowSums = piece == 0 ? sum : sums + (piece - 1) * sumCount
+                for k in 0..<inputCount where layouts[3 * k] == 1 {
+                    (base + (steps.count + k) * block).initialize(repeating: buffers.inputs[k][0], count: block)
+                }
+                func pointer(_ operand: Operand, _ start: Int) -> UnsafePointer<Double> {
+                    switch operand {
+                    case let .input(k):
+                        return layouts[3 * k] == n ? buffers.inputs[k] + start : UnsafePointer(base + (steps.count + k) * block)
+                    case let .step(j): return UnsafePointer(base + j * block)
                     }
                 }
-                let last = tree.map { $0 + start } ?? base + (steps.count - 1) * block
-                for s in 0..<steps.count {
-                    let step = steps[s]
-                    let destination = s == steps.count - 1 ? last : base + s * block
-                    let first = pointer(step.operands[0], start)
-                    let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
-                    Self.run(step.op, first, second, destination, count)
-                }
-                if sumCount == 1 {
-                    sums[b] = MatmulKernel.sum(count, last)
-                } else if sumCount > 1 {
-                    Self.forEachRun(period: sumCount, from: start, count: count) { position, offset, run in
-                        ArithmeticKernel.add(run, rowSums + position, 1, last + offset, 1, rowSums + position)
+                for b in (piece * blocks / pieces)..<((piece + 1) * blocks / pieces) {
+                    let start = b * block, count = Swift.min(block, n - start)
+                    for k in 0..<inputCount where layouts[3 * k] != 1 && layouts[3 * k] != n {
+                        Self.fill(
+                            base + (steps.count + k) * block, from: buffers.inputs[k], period: layouts[3 * k + 1],
+                            inner: layouts[3 * k + 2], start, count)
+                    }
+                    let last = tree.map { $0 + start } ?? base + (steps.count - 1) * block
+                    for s in 0..<steps.count {
+                        let step = steps[s]
+                        let destination = s == steps.count - 1 ? last : base + s * block
+                        let first = pointer(step.operands[0], start)
+                        let second = step.operands.count > 1 ? pointer(step.operands[1], start) : first
+                        Self.run(step.op, first, second, destination, count)
+                    }
+                    if sumCount == 1 {
+                        sums[b] = MatmulKernel.sum(count, last)
+                    } else if sumCount > 1 {
+                        Self.forEachRun(period: sumCount, from: start, count: count) { position, offset, run in
+                            ArithmeticKernel.add(run, rowSums + position, 1, last + offset, 1, rowSums + position)
+                        }
                     }
                 }
             }
+            if pieces == 1 { run(piece: 0) } else { parallelFor(pieces) { run(piece: $0) } }
         }
-        if pieces == 1 { run(piece: 0) } else { parallelFor(pieces) { run(piece: $0) } }
         if sumCount == 1 {
             var total = 0.0
             for b in 0..<blocks { total += sums[b] }
@@ -168,6 +208,27 @@ public struct FusedElementwise: Primitive {
         }
         for piece in 1..<Swift.max(1, summingAxes ? pieces : 1) {
             ArithmeticKernel.add(sumCount, sum, 1, sums + (piece - 1) * sumCount, 1, sum)
+        }
+    }
+
+    /// Writes elements `start..<start + count` of `operand` broadcast to the tree's shape (read as its
+    /// element `(i / inner) mod period`: `layout`) into `register`: runs of a row copied, or each element
+    /// of a column repeated.
+    static func fill(
+        _ register: UnsafeMutablePointer<Double>, from operand: UnsafePointer<Double>, period: Int, inner: Int, _ start: Int,
+        _ count: Int
+    ) {
+        if inner == 1 {
+            forEachRun(period: period, from: start, count: count) { position, offset, run in
+                (register + offset).initialize(from: operand + position, count: run)
+            }
+            return
+        }
+        var offset = 0
+        while offset < count {
+            let element = start + offset, run = Swift.min(inner - element % inner, count - offset)
+            (register + offset).initialize(repeating: operand[(element / inner) % period], count: run)
+            offset += run
         }
     }
 

@@ -12,8 +12,9 @@ extension Program {
     /// accumulated block by block; when the tree is read elsewhere too, one `FusedElementwiseAndSum`
     /// pass writes the tree and accumulates the sum, both read through slices of its output (no
     /// separate reduction pass over the materialized tree). Operands must have the output's shape or
-    /// broadcast to it along leading axes (one element, a row of a matrix; `FusedElementwise.tiles`);
-    /// a `broadcast` of such an operand is read as its argument (no broadcast copy). Each element goes
+    /// broadcast to it along outer and inner axes (one element, a row, a column `[m, 1]` of `[m, n]`:
+    /// `FusedElementwise.layout`); a `broadcast` of such an operand is read as its argument (no broadcast
+    /// copy), and so is a one-op tree that would otherwise need one. Each element goes
     /// through the same scalar functions in the same order (bit-identical results); a fused full sum adds
     /// block totals, so it differs from the unfused sum by rounding only; a fused row sum adds the rows
     /// in the unfused order (the same bits) unless the tree is large enough to be cut into pieces.
@@ -28,7 +29,7 @@ extension Program {
         func scalarOp(_ i: Int) -> ScalarOp? {
             guard case let .apply(op, arguments) = instructions[i].operation, let scalar = ScalarOp(op) else { return nil }
             let count = instructions[i].shape.reduce(1, *)
-            let fits = arguments.allSatisfy { FusedElementwise.tiles(instructions[$0].shape, instructions[i].shape) }
+            let fits = arguments.allSatisfy { FusedElementwise.layout(instructions[$0].shape, in: instructions[i].shape) != nil }
             return fits && count > 1 ? scalar : nil
         }
         // A sum of a fusible value, of all its elements or along its leading axes.
@@ -82,10 +83,10 @@ extension Program {
                     stepOf[value] = steps.count - 1
                     return .step(steps.count - 1)
                 }
-                // A broadcast along leading axes is read as its argument, tiled block by block.
+                // A broadcast along outer or inner axes is read as its argument, filled in block by block.
                 var value = value
                 if case let .apply(op, arguments) = instructions[value].operation, op is Broadcast,
-                    FusedElementwise.tiles(instructions[arguments[0]].shape, instructions[value].shape) {
+                    FusedElementwise.layout(instructions[arguments[0]].shape, in: instructions[value].shape) != nil {
                     value = arguments[0]
                 }
                 if let k = inputs.firstIndex(of: value) { return .input(k) }
@@ -112,7 +113,8 @@ extension Program {
                 let n = elementCount(instruction.shape)
                 renumbered[i] = part(0..<n, instruction.shape)
                 renumbered[sum] = part(n..<(n + elementCount(instructions[sum].shape)), instructions[sum].shape)
-            } else if steps.count == 1 {
+            } else if steps.count == 1, inputs == arguments,
+                arguments.allSatisfy({ FusedElementwise.tiles(instructions[$0].shape, instruction.shape) }) {
                 renumbered[i] = builder.add(instruction, arguments.map { renumbered[$0] })
             } else {
                 let fused = FusedElementwise(steps: steps, shape: instruction.shape, sumShape: nil)
