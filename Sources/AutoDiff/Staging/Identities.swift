@@ -5,11 +5,7 @@ extension Program {
     /// `x·1 → x`, `1·x → x`, `x/1 → x`, `x + 0 → x`, `0 + x → x`, `x − 0 → x`, `0 − x → −x`,
     /// `−(−x) → x`, `(xᵀ)ᵀ → x`, `reshape(reshape(x)) → reshape(x)` (and a reshape to x's own shape
     /// → x), `sum(broadcast(x), toShape: x.shape) → k·x` (k copies summed), and `matmul(aᵀ, b)` /
-    /// `matmul(a, bᵀ)` → one `matmul` with the transpose flag flipped (no transposed copy), and an outer
-    /// product (a `matmul` of an `m×1` and a `1×n` matrix, m, n > 1) → the broadcast `multiply` of the
-    /// column `[m, 1]` and the row `[n]`: the same products (`a[i]·b[j]`, one rounding, as the GEMM's
-    /// single multiply-add onto 0), and an element-wise op that fusion reads without writing the
-    /// `m×n` matrix out (`FusedElementwise.layout`).
+    /// `matmul(a, bᵀ)` → one `matmul` with the transpose flag flipped (no transposed copy).
     ///
     /// `x·0` is *not* rewritten to 0: that differs from IEEE arithmetic when x is infinite or NaN.
     public func simplifyingIdentities() -> Program {
@@ -48,16 +44,6 @@ extension Program {
                     return builder.add(.apply(Multiply(), arguments: [inner.arguments[0], k]), shape: shape)
                 }
             case let matmul as Matmul:
-                let (aShape, bShape) = (builder.instructions[arguments[0]].shape, builder.instructions[arguments[1]].shape)
-                if aShape.count == 2, bShape.count == 2, shape.count == 2, shape[0] > 1, shape[1] > 1,
-                    (matmul.transposeA ? aShape[0] : aShape[1]) == 1 {
-                    func reshaped(_ value: Int, _ target: [Int]) -> Int {
-                        builder.instructions[value].shape == target
-                            ? value : builder.add(.apply(Reshape(shape: target), arguments: [value]), shape: target)
-                    }
-                    let column = reshaped(arguments[0], [shape[0], 1]), row = reshaped(arguments[1], [shape[1]])
-                    return builder.add(.apply(Multiply(), arguments: [column, row]), shape: shape)
-                }
                 var folded = matmul, operands = arguments
                 if let a = builder.application(arguments[0]), a.op is Transpose {
                     folded.transposeA.toggle()
