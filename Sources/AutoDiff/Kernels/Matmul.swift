@@ -21,7 +21,7 @@ import Foundation
 enum MatmulKernel {
     /// Multiply-adds above which a product is split across cores (measured: below it the dispatch
     /// costs more than it saves).
-    static let parallelThreshold = Int(ProcessInfo.processInfo.environment["PT"] ?? "") ?? (1 << 17) // TEMP
+    static let parallelThreshold = 1 << 17
     /// Cores used for large products.
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// The row blocks of a large sum over rows (at least 64 rows each).
