@@ -7,11 +7,9 @@ import XCTest
 /// a tree's only reader is accumulated block by block, and a tree read elsewhere too is written and
 /// summed in one pass (`FusedElementwiseAndSum`); both equal the unfused program to rounding.
 final class AxisFusionTests: XCTestCase {
+    /// The names of the ops `program` applies, in program order.
     func names(_ program: Program) -> [String] {
-        program.instructions.compactMap { instruction in
-            if case let .apply(op, _) = instruction.operation { return op.name }
-            return nil
-        }
+        program.instructions.compactMap { if case let .apply(op, _) = $0.operation { op.name } else { nil } }
     }
 
     /// Every output of `fused` is within `1e-13` (relative) of the same output of `reference`.
