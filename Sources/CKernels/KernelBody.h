@@ -123,6 +123,12 @@ static inline __attribute__((always_inline)) void pack_panels(int width, long co
 /// average 2.6; 37.4–40.5 → 27.9–30.8 ms and 20.9–21.8 → 15.1–17.1 ms at load average 5–6 (other
 /// processes evicting the caches and TLB hurt the page-per-step reads most).
 ///
+/// Tried and not kept: a small op(A) (m·k ≤ 16384) read in place by the micro-kernel instead of packed
+/// (the P4 MLP's 128×32·32×64 and its 32×128·128×64 adjoint product; the packing is a scalar copy of
+/// A per call). Calling thread's CPU time, two binaries alternated six times at load average 2–3,
+/// median (minimum) µs: 128×32·32×64 17.5 (16.9) packed, 19.0 (10.2) in place; the staged P4 gradient
+/// 69.4 (67.3) against 73.8 (57.5), HVP-rr 113.3 (108.0) against 117.0 (95.1): no gain beyond the noise.
+///
 /// With `first_row` ≥ 0 the product is the symmetric `AᵀA` (`gram_rows`): C's row 0 is row `first_row` of
 /// the whole matrix, only the entries (i, j ≥ i) of the upper triangle are computed, and once a tile's
 /// sum is complete its entries above the diagonal are copied to their mirror images (j, i) while the
