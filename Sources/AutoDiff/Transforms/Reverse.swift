@@ -17,21 +17,36 @@ extension Level {
             chunks[chunk].withUnsafeBufferPointer { nodes in
                 for k in stride(from: nodes.count - 1, through: 0, by: -1) {
                     let i = chunk * Level.chunkSize + k
-                    guard i <= output, let g = adjoints[i] else { continue }
+                    guard i <= output, adjoints[i] != nil else { continue }
+                    if case .leaf = nodes[k] { continue }  // leaves keep their adjoint: they are returned
+                    // Moved out of its slot, so the adjoint's storage is uniquely referenced and the
+                    // first-order fast paths below overwrite it in place (its last use takes it).
+                    var remaining = adjoints[i].take()
+                    let constant = remaining!.activeTrace == nil
                     switch nodes[k] {
                     case .leaf:
                         continue
                     case let .unary(op, x, y, input):
-                        Level.accumulate(&adjoints[input], op.vjp(g, x: x, y: y))
+                        var g = remaining.take()!
+                        if !(constant && x.activeTrace == nil && op.vjpInPlace(&g, x: x, y: y)) { g = op.vjp(g, x: x, y: y) }
+                        Level.accumulate(&adjoints[input], g)
                     case let .binary(op, a, b, y, inputA, inputB):
-                        if inputA >= 0 { Level.accumulate(&adjoints[inputA], op.vjpA(g, a: a, b: b, y: y)) }
-                        if inputB >= 0 { Level.accumulate(&adjoints[inputB], op.vjpB(g, a: a, b: b, y: y)) }
+                        let fast = constant && a.activeTrace == nil && b.activeTrace == nil
+                        if inputA >= 0 {
+                            var g = inputB >= 0 ? remaining! : remaining.take()!
+                            if !(fast && op.vjpAInPlace(&g, a: a, b: b, y: y)) { g = op.vjpA(g, a: a, b: b, y: y) }
+                            Level.accumulate(&adjoints[inputA], g)
+                        }
+                        if inputB >= 0 {
+                            var g = remaining.take()!
+                            if !(fast && op.vjpBInPlace(&g, a: a, b: b, y: y)) { g = op.vjpB(g, a: a, b: b, y: y) }
+                            Level.accumulate(&adjoints[inputB], g)
+                        }
                     case let .nary(op, inputs, y, entries):
                         for (position, entry) in entries.enumerated() where entry >= 0 {
-                            Level.accumulate(&adjoints[entry], op.vjp(g, input: position, inputs: inputs, output: y))
+                            Level.accumulate(&adjoints[entry], op.vjp(remaining!, input: position, inputs: inputs, output: y))
                         }
                     }
-                    adjoints[i] = nil  // leaves (the only entries returned) never reach here
                 }
             }
         }
