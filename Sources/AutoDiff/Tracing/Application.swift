@@ -24,7 +24,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.unary(op, x: px, y: y, input: entry), lower: y.trace)
+            index = level.record(UnaryNode(op, x: px, y: y, input: entry), lower: y.trace)
         case .forward:
             index = level.record(tangent: op.jvp(level.tangents[entry], x: px, y: y), lower: y.trace)
         case .staging:
@@ -55,7 +55,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.binary(op, a: pa, b: pb, y: y, inputA: ea, inputB: eb), lower: y.trace)
+            index = level.record(BinaryNode(op, a: pa, b: pb, y: y, inputA: ea, inputB: eb), lower: y.trace)
         case .forward:
             var tangent: Tensor
             if ea >= 0 {
@@ -87,7 +87,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.nary(op, inputs: primals, y: y, entries: entries), lower: y.trace)
+            index = level.record(NaryNode(op, inputs: primals, y: y, entries: entries), lower: y.trace)
         case .forward:
             var tangent: Tensor?
             for (i, e) in entries.enumerated() where e >= 0 {

@@ -1,61 +1,106 @@
 // Reverse mode: vjp, gradient, valueWithGradient (one, two and many arguments).
 
+/// A reverse-mode tape entry: the op that produced a value, the inputs and output its VJP rule reads
+/// (as seen by the levels below), and the entries of its inputs on the tape (`-1`: not tracked there,
+/// so that input's rule is never run). The base class is the leaf (a variable of the level, no inputs);
+/// one generic subclass per arity, specialised per op, holds the rest.
+///
+/// A node is a class with constant fields, so the backward walk reads an op and its tensors in place
+/// (no copy, no retain of each tensor), and the generic subclass calls the op's rules without an
+/// existential. Sendable: immutable after creation, and every field is Sendable.
+class TapeNode: @unchecked Sendable {
+    /// The one leaf node every level shares.
+    static let leaf = TapeNode()
+
+    /// Adds the adjoints of the node's inputs, from the output's adjoint `adjoint` (taken: the node
+    /// may overwrite it in place), into `adjoints`. A leaf has no inputs.
+    func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {}
+}
+
+/// `y = op(x)`; `input` is x's entry.
+final class UnaryNode<Op: UnaryPrimitive>: TapeNode, @unchecked Sendable {
+    let op: Op, x: Tensor, y: Tensor, input: Int
+
+    init(_ op: Op, x: Tensor, y: Tensor, input: Int) {
+        (self.op, self.x, self.y, self.input) = (op, x, y, input)
+    }
+
+    /// `x̄ += op.vjp(ȳ)`; at first order (every tensor a constant) through `vjpInPlace` when the op has it.
+    override func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {
+        var g = adjoint.take()!
+        if !(g.activeTrace == nil && x.activeTrace == nil && op.vjpInPlace(&g, x: x, y: y)) { g = op.vjp(g, x: x, y: y) }
+        Level.accumulate(&adjoints[input], g)
+    }
+}
+
+/// `y = op(a, b)`; `inputA`, `inputB` are their entries (or `-1`).
+final class BinaryNode<Op: BinaryPrimitive>: TapeNode, @unchecked Sendable {
+    let op: Op, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int
+
+    init(_ op: Op, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int) {
+        (self.op, self.a, self.b, self.y, self.inputA, self.inputB) = (op, a, b, y, inputA, inputB)
+    }
+
+    /// `ā += op.vjpA(ȳ)`, `b̄ += op.vjpB(ȳ)` for the tracked inputs; at first order through
+    /// `vjpAInPlace` / `vjpBInPlace` when the op has them (`a`'s on a copy when `b`'s is wanted too).
+    override func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {
+        let firstOrder = adjoint!.activeTrace == nil && a.activeTrace == nil && b.activeTrace == nil
+        if inputA >= 0 {
+            var g = inputB >= 0 ? adjoint! : adjoint.take()!
+            if !(firstOrder && op.vjpAInPlace(&g, a: a, b: b, y: y)) { g = op.vjpA(g, a: a, b: b, y: y) }
+            Level.accumulate(&adjoints[inputA], g)
+        }
+        if inputB >= 0 {
+            var g = adjoint.take()!
+            if !(firstOrder && op.vjpBInPlace(&g, a: a, b: b, y: y)) { g = op.vjpB(g, a: a, b: b, y: y) }
+            Level.accumulate(&adjoints[inputB], g)
+        }
+    }
+}
+
+/// `y = op(inputs…)`; `entries[i]` is input i's entry (or `-1`).
+final class NaryNode<Op: Primitive>: TapeNode, @unchecked Sendable {
+    let op: Op, inputs: [Tensor], y: Tensor, entries: [Int]
+
+    init(_ op: Op, inputs: [Tensor], y: Tensor, entries: [Int]) {
+        (self.op, self.inputs, self.y, self.entries) = (op, inputs, y, entries)
+    }
+
+    /// `x̄ᵢ += op.vjp(ȳ, input: i)` for every tracked input.
+    override func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {
+        for (position, entry) in entries.enumerated() where entry >= 0 {
+            Level.accumulate(&adjoints[entry], op.vjp(adjoint!, input: position, inputs: inputs, output: y))
+        }
+    }
+}
+
 extension Level {
     /// Back-propagates `seed` from entry `output` through the tape and returns the adjoints of
     /// `wanted` (a `nil` adjoint means no path leads there).
     ///
     /// VJP rules run as ordinary tensor ops, so when outer levels are active the adjoints they produce
     /// are recorded there: this is what makes the backward pass differentiable. The level itself must be
-    /// inactive, so nothing is recorded on the tape being walked.
+    /// inactive, so nothing is recorded on the tape being walked. Each adjoint is taken out of its slot
+    /// before its node runs, so its storage is uniquely referenced and the first-order fast paths
+    /// (`ElementwiseVJP`) overwrite it in place.
     func backpropagate(from output: Int, seed: Tensor, to wanted: [Int]) -> [Tensor?] {
         engineCheck(!isActive, "internal: a level is back-propagated only after it is closed")
         guard output >= 0 else { return wanted.map { _ in nil } }
         var adjoints = [Tensor?](repeating: nil, count: output + 1)
         adjoints[output] = seed
-        // Walk the chunks backwards, reading each in place (a subscript would copy every node).
-        for chunk in stride(from: output / Level.chunkSize, through: 0, by: -1) {
-            chunks[chunk].withUnsafeBufferPointer { nodes in
-                for k in stride(from: nodes.count - 1, through: 0, by: -1) {
-                    let i = chunk * Level.chunkSize + k
-                    guard i <= output, adjoints[i] != nil else { continue }
-                    if case .leaf = nodes[k] { continue }  // leaves keep their adjoint: they are returned
-                    // Moved out of its slot, so the adjoint's storage is uniquely referenced and the
-                    // first-order fast paths below overwrite it in place (its last use takes it).
-                    var remaining = adjoints[i].take()
-                    let constant = remaining!.activeTrace == nil
-                    switch nodes[k] {
-                    case .leaf:
-                        continue
-                    case let .unary(op, x, y, input):
-                        var g = remaining.take()!
-                        if !(constant && x.activeTrace == nil && op.vjpInPlace(&g, x: x, y: y)) { g = op.vjp(g, x: x, y: y) }
-                        Level.accumulate(&adjoints[input], g)
-                    case let .binary(op, a, b, y, inputA, inputB):
-                        let fast = constant && a.activeTrace == nil && b.activeTrace == nil
-                        if inputA >= 0 {
-                            var g = inputB >= 0 ? remaining! : remaining.take()!
-                            if !(fast && op.vjpAInPlace(&g, a: a, b: b, y: y)) { g = op.vjpA(g, a: a, b: b, y: y) }
-                            Level.accumulate(&adjoints[inputA], g)
-                        }
-                        if inputB >= 0 {
-                            var g = remaining.take()!
-                            if !(fast && op.vjpBInPlace(&g, a: a, b: b, y: y)) { g = op.vjpB(g, a: a, b: b, y: y) }
-                            Level.accumulate(&adjoints[inputB], g)
-                        }
-                    case let .nary(op, inputs, y, entries):
-                        for (position, entry) in entries.enumerated() where entry >= 0 {
-                            Level.accumulate(&adjoints[entry], op.vjp(remaining!, input: position, inputs: inputs, output: y))
-                        }
-                    }
-                }
-            }
+        let leaf = TapeNode.leaf
+        for i in stride(from: output, through: 0, by: -1) where adjoints[i] != nil {
+            let node = nodes[i]
+            if node === leaf { continue }  // leaves keep their adjoint: they are returned
+            var adjoint = adjoints[i].take()
+            node.propagate(&adjoint, into: &adjoints)
         }
         return wanted.map { $0 >= 0 ? adjoints[$0] : nil }
     }
 
     /// `total += contribution`, in place when both are constants.
     @inline(__always)
-    private static func accumulate(_ total: inout Tensor?, _ contribution: Tensor) {
+    static func accumulate(_ total: inout Tensor?, _ contribution: Tensor) {
         guard total != nil else {
             total = contribution
             return
