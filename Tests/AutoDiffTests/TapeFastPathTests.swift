@@ -37,7 +37,22 @@ final class TapeFastPathTests: XCTestCase {
             XCTAssertTrue(op.vjpInPlace(&fast, x: x, y: y), op.name)
             XCTAssertEqual(fast.shape, rule.shape, op.name)
             assertClose(fast, rule, op.name)
+            // What the tape hands the rules when it did not keep y: x in its place.
+            guard !op.vjpReadsOutput else { continue }
+            var standIn = adjoint
+            XCTAssertTrue(op.vjpInPlace(&standIn, x: x, y: x), op.name)
+            assertClose(standIn, rule, "\(op.name) without y")
+            assertClose(op.vjp(adjoint, x: x, y: x), rule, "\(op.name) rule without y")
         }
+    }
+
+    /// The ops whose rules do not read y say so (the tape then keeps no y), the others do not.
+    func testOpsDeclareWhetherTheirRulesReadTheOutput() {
+        let withoutOutput = unaryCases.filter { !$0.0.vjpReadsOutput }.map { $0.0.name }
+        XCTAssertEqual(withoutOutput, ["log", "pow", "pow", "softplus", "relu", "sin", "cos", "abs", "sign", "step", "negate"])
+        XCTAssertEqual(binaryOps.filter { !$0.vjpReadsOutput }.map(\.name), ["subtract", "multiply"])
+        XCTAssertFalse(Add().vjpReadsOutput)
+        XCTAssertTrue(Broadcast(shape: [2, 3]).vjpReadsOutput)
     }
 
     /// `vjpAInPlace` / `vjpBInPlace` equal `vjpA` / `vjpB` for same-shape inputs and for a one-element
@@ -45,23 +60,29 @@ final class TapeFastPathTests: XCTestCase {
     func testBinaryScalarVJPsEqualTheTensorRules() {
         let a = positive, b = Tensor(shape: [2, 3], scalars: [1.2, 0.5, 2.5, 0.8, 1.9, 0.35]), c = Tensor(1.7)
         for op in binaryOps {
-            for (left, right) in [(a, b), (a, c), (c, b)] {
-                let y = op.value(left, right)
-                var fastA = adjoint, fastB = adjoint
-                if left.shape == y.shape {
-                    XCTAssertTrue(op.vjpAInPlace(&fastA, a: left, b: right, y: y), op.name)
-                    assertClose(fastA, op.vjpA(adjoint, a: left, b: right, y: y), "\(op.name) A")
-                } else {
-                    XCTAssertFalse(op.vjpAInPlace(&fastA, a: left, b: right, y: y), op.name)
-                    XCTAssertEqual(fastA.scalars, adjoint.scalars, op.name)
-                }
-                if right.shape == y.shape {
-                    XCTAssertTrue(op.vjpBInPlace(&fastB, a: left, b: right, y: y), op.name)
-                    assertClose(fastB, op.vjpB(adjoint, a: left, b: right, y: y), "\(op.name) B")
-                } else {
-                    XCTAssertFalse(op.vjpBInPlace(&fastB, a: left, b: right, y: y), op.name)
-                    XCTAssertEqual(fastB.scalars, adjoint.scalars, op.name)
-                }
+            for (left, right) in [(a, b), (a, c), (c, b)] { checkBinary(op, left, right) }
+        }
+    }
+
+    /// One op at one pair of inputs: each side's in-place path against its rule, with the stand-in
+    /// for y the tape hands the rules when it did not keep y (`a`).
+    private func checkBinary<Op: ElementwiseBinaryVJP>(_ op: Op, _ left: Tensor, _ right: Tensor) {
+        let y = op.value(left, right)
+        let output = !op.vjpReadsOutput && left.shape == y.shape ? left : y
+        let sides: [(String, Tensor, (inout Tensor, Tensor) -> Bool, (Tensor, Tensor) -> Tensor)] = [
+            ("A", left, { op.vjpAInPlace(&$0, a: left, b: right, y: $1) }, { op.vjpA($0, a: left, b: right, y: $1) }),
+            ("B", right, { op.vjpBInPlace(&$0, a: left, b: right, y: $1) }, { op.vjpB($0, a: left, b: right, y: $1) }),
+        ]
+        for (side, input, inPlace, rule) in sides {
+            var fast = adjoint
+            let message = "\(op.name) \(side) at \(left.shape), \(right.shape)"
+            if input.shape == y.shape {
+                XCTAssertTrue(inPlace(&fast, output), message)
+                assertClose(fast, rule(adjoint, y), message)
+                assertClose(rule(adjoint, output), rule(adjoint, y), message)
+            } else {
+                XCTAssertFalse(inPlace(&fast, output), message)
+                XCTAssertEqual(fast.scalars, adjoint.scalars, message)
             }
         }
     }

@@ -126,6 +126,8 @@ public struct Add: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: b.shape) }
+    /// The rules read the inputs' shapes only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) + \(b)" }
 }
 
@@ -145,6 +147,8 @@ public struct Subtract: ElementwiseBinaryVJP {
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -g.sum(toShape: b.shape) }
     public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g }
     public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { -g }
+    /// The rules read the inputs' shapes only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) - \(b)" }
 }
 
@@ -164,6 +168,8 @@ public struct Multiply: ElementwiseBinaryVJP {
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * a).sum(toShape: b.shape) }
     public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g * b }
     public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { g * a }
+    /// The rules read the inputs' shapes and values only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) * \(b)" }
 }
 
@@ -196,5 +202,7 @@ public struct Negate: ElementwiseVJP {
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -g }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { -g }
+    /// The rule reads the adjoint only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "-\(x)" }
 }

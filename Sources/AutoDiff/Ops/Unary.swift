@@ -46,6 +46,8 @@ public struct Log: ElementwiseVJP {
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g / x }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g / x }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "log(\(x))" }
 }
 
@@ -85,6 +87,8 @@ public struct PowConstant: ElementwisePrimitive, ElementwiseVJP {
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { exponent * pow(x, exponent - 1) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (exponent * Foundation.pow(x, exponent - 1)) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "pow(\(x), \(exponent))" }
 }
 
@@ -146,6 +150,8 @@ public struct Softplus: ElementwisePrimitive, ElementwiseVJP {
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.softplus) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * Scalar.sigmoid(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }
 
@@ -163,6 +169,8 @@ public struct Relu: ElementwisePrimitive, ElementwiseVJP {
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { step(x) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (x > 0 ? 1 : 0) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "relu(\(x))" }
 }
 
@@ -180,6 +188,8 @@ public struct Sin: ElementwisePrimitive, ElementwiseVJP {
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { cos(x) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * Foundation.cos(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "sin(\(x))" }
 }
 
@@ -197,6 +207,8 @@ public struct Cos: ElementwisePrimitive, ElementwiseVJP {
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { -sin(x) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * -Foundation.sin(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "cos(\(x))" }
 }
 
@@ -214,6 +226,8 @@ public struct Abs: ElementwisePrimitive, ElementwiseVJP {
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sign(x) }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { g * Scalar.sign(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "abs(\(x))" }
 }
 
@@ -246,6 +260,8 @@ public enum PiecewiseConstant: ElementwiseVJP {
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { y.constantZeros }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { x.constantZeros }
     public func vjp(element g: Double, x: Double, y: Double) -> Double { 0 }
+    /// The rule reads `x`'s shape only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "PiecewiseConstant.\(name)(\(x))" }
 }
 

@@ -126,6 +126,10 @@ public protocol UnaryPrimitive: Primitive {
     /// differentiates the backward pass), so it may work on raw elements; it must equal `vjp` to
     /// rounding. Default `false`; `ElementwiseVJP` supplies it from one scalar formula.
     func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool
+    /// Whether `vjp(_:x:y:)` and `vjpInPlace` read the output `y` (its elements or its shape). When
+    /// `false` (an element-wise op whose derivative is a function of `x`, like `sin`), the tape does not
+    /// keep `y` for the backward pass and hands the rules `x` in its place. Default `true`.
+    var vjpReadsOutput: Bool { get }
 }
 
 /// A primitive of two inputs, with one JVP and one VJP rule per input.
@@ -150,6 +154,10 @@ public protocol BinaryPrimitive: Primitive {
     func vjpAInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool
     /// The same for `vjpB`.
     func vjpBInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool
+    /// Whether the VJP rules (and their in-place paths) read the output `y` (its elements or its shape).
+    /// When `false` and `a` has the output's shape, the tape does not keep `y` for the backward pass and
+    /// hands the rules `a` in its place. Default `true`.
+    var vjpReadsOutput: Bool { get }
 }
 
 extension UnaryPrimitive {
@@ -165,6 +173,8 @@ extension UnaryPrimitive {
     public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0]) }
     /// No fast path by default: the tape runs `vjp(_:x:y:)`.
     public func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool { false }
+    /// The rules may read the output by default.
+    public var vjpReadsOutput: Bool { true }
 
     /// Applies the op to `x` through the engine (recording on every active level).
     public func callAsFunction(_ x: Tensor) -> Tensor { Application.unary(self, x) }
@@ -188,6 +198,8 @@ extension BinaryPrimitive {
     public func vjpAInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool { false }
     /// No fast path by default: the tape runs `vjpB`.
     public func vjpBInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool { false }
+    /// The rules may read the output by default.
+    public var vjpReadsOutput: Bool { true }
 
     /// Applies the op to `a` and `b` through the engine (recording on every active level).
     public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor { Application.binary(self, a, b) }

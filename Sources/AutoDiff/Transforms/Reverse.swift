@@ -19,26 +19,38 @@ class TapeNode: @unchecked Sendable {
 
 /// `y = op(x)`; `input` is x's entry.
 final class UnaryNode<Op: UnaryPrimitive>: TapeNode, @unchecked Sendable {
-    let op: Op, x: Tensor, y: Tensor, input: Int
+    /// `y` is kept only when the rules read it (`vjpReadsOutput`); otherwise they are handed `x`.
+    let op: Op, x: Tensor, y: Tensor?, input: Int
 
     init(_ op: Op, x: Tensor, y: Tensor, input: Int) {
-        (self.op, self.x, self.y, self.input) = (op, x, y, input)
+        (self.op, self.x, self.y, self.input) = (op, x, op.vjpReadsOutput || x.shape != y.shape ? y : nil, input)
     }
 
     /// `x̄ += op.vjp(ȳ)`; at first order (every tensor a constant) through `vjpInPlace` when the op has it.
     override func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {
         var g = adjoint.take()!
-        if !(g.activeTrace == nil && x.activeTrace == nil && op.vjpInPlace(&g, x: x, y: y)) { g = op.vjp(g, x: x, y: y) }
+        if let y { pull(&g, y) } else { pull(&g, x) }
         Level.accumulate(&adjoints[input], g)
+    }
+
+    /// `g ← op.vjp(g, x, output)`.
+    @inline(__always)
+    private func pull(_ g: inout Tensor, _ output: Tensor) {
+        if !(g.activeTrace == nil && x.activeTrace == nil && op.vjpInPlace(&g, x: x, y: output)) {
+            g = op.vjp(g, x: x, y: output)
+        }
     }
 }
 
 /// `y = op(a, b)`; `inputA`, `inputB` are their entries (or `-1`).
 final class BinaryNode<Op: BinaryPrimitive>: TapeNode, @unchecked Sendable {
-    let op: Op, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int
+    /// `y` is kept only when the rules read it (`vjpReadsOutput`) or `a` is broadcast; otherwise
+    /// they are handed `a`.
+    let op: Op, a: Tensor, b: Tensor, y: Tensor?, inputA: Int, inputB: Int
 
     init(_ op: Op, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int) {
-        (self.op, self.a, self.b, self.y, self.inputA, self.inputB) = (op, a, b, y, inputA, inputB)
+        let kept = op.vjpReadsOutput || a.shape != y.shape ? y : nil
+        (self.op, self.a, self.b, self.y, self.inputA, self.inputB) = (op, a, b, kept, inputA, inputB)
     }
 
     /// `ā += op.vjpA(ȳ)`, `b̄ += op.vjpB(ȳ)` for the tracked inputs; at first order through
@@ -46,16 +58,22 @@ final class BinaryNode<Op: BinaryPrimitive>: TapeNode, @unchecked Sendable {
     /// on a copy and `a`'s takes `ȳ` itself: `a`'s rule is the one that is often the identity (`a - b`),
     /// so no copy is made for it (measured: a copy for `a` added one buffer to Rosenbrock's peak).
     override func propagate(_ adjoint: inout Tensor?, into adjoints: inout [Tensor?]) {
+        if let y { pull(&adjoint, y, into: &adjoints) } else { pull(&adjoint, a, into: &adjoints) }
+    }
+
+    /// `propagate` with the output (or its stand-in) `output`.
+    @inline(__always)
+    private func pull(_ adjoint: inout Tensor?, _ output: Tensor, into adjoints: inout [Tensor?]) {
         let firstOrder = adjoint!.activeTrace == nil && a.activeTrace == nil && b.activeTrace == nil
         var adjointB: Tensor?
         if inputB >= 0 {
             var g = inputA >= 0 ? adjoint! : adjoint.take()!
-            if !(firstOrder && op.vjpBInPlace(&g, a: a, b: b, y: y)) { g = op.vjpB(g, a: a, b: b, y: y) }
+            if !(firstOrder && op.vjpBInPlace(&g, a: a, b: b, y: output)) { g = op.vjpB(g, a: a, b: b, y: output) }
             adjointB = g
         }
         if inputA >= 0 {
             var g = adjoint.take()!
-            if !(firstOrder && op.vjpAInPlace(&g, a: a, b: b, y: y)) { g = op.vjpA(g, a: a, b: b, y: y) }
+            if !(firstOrder && op.vjpAInPlace(&g, a: a, b: b, y: output)) { g = op.vjpA(g, a: a, b: b, y: output) }
             Level.accumulate(&adjoints[inputA], g)
         }
         if let adjointB { Level.accumulate(&adjoints[inputB], adjointB) }
