@@ -16,7 +16,9 @@ enum Application {
         return tracedUnary(op, x, trace)
     }
 
-    static func tracedUnary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor, _ trace: Trace) -> Tensor {
+    /// `trace` (and `level` below) are taken (`consuming`): the output's trace reuses the reference
+    /// instead of retaining the level once more.
+    static func tracedUnary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor, _ trace: consuming Trace) -> Tensor {
         let level = trace.level, entry = trace.index
         if level.kind == .staging { return level.stage(op, arguments: [x], shape: op.outputShape(x.shape)) }
         let px = Tensor(shape: x.shape, scalars: x.storage, trace: level.lowerTraces[entry])
@@ -42,7 +44,7 @@ enum Application {
     }
 
     static func tracedBinary<Op: BinaryPrimitive>(
-        _ op: Op, _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level
+        _ op: Op, _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: consuming Level
     ) -> Tensor {
         if level.kind == .staging {
             return level.stage(op, arguments: [a, b], shape: op.outputShape(a.shape, b.shape))
