@@ -44,7 +44,8 @@ final class Level {
     @exclusivity(unchecked) var isActive = true
     /// For entry `i`, the trace of the same value at the levels below this one.
     @exclusivity(unchecked) var lowerTraces: [Trace?] = []
-    /// Reverse mode: the tape, one node per recorded op (entry `i` is node `i`).
+    /// Reverse mode: the tape, one node per recorded op (entry `i` is node `i`); a node is a reference,
+    /// so growing the array moves one word per node and copies no tensor.
     @exclusivity(unchecked) var nodes: [TapeNode] = []
     /// Forward mode: the tangent of entry `i`.
     @exclusivity(unchecked) var tangents: [Tensor] = []
