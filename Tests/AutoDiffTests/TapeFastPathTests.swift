@@ -140,6 +140,19 @@ final class TapeFastPathTests: XCTestCase {
         }
     }
 
+    /// Adjoints above `Level.inPlaceLimit` elements take the tensor rules, those within it the
+    /// in-place paths; both give the closed form, including when `a + b` shares one adjoint.
+    func testLargeAndSmallAdjointsAgree() {
+        for count in [Level.inPlaceLimit, Level.inPlaceLimit + 1] {
+            let x = Tensor(shape: [count]) { 0.001 * Double($0) - 1.5 }
+            let g = gradient(at: x) { x in (sin(x) * x + (x - 0.5) * 3).sum() }
+            for i in stride(from: 0, to: count, by: 97) {
+                let t = x.scalars[i]
+                XCTAssertEqual(g.scalars[i], Foundation.cos(t) * t + Foundation.sin(t) + 3, accuracy: 1e-14, "\(count)")
+            }
+        }
+    }
+
     /// Above first order the tensor rules run (the adjoint is tracked by the outer level): the second
     /// derivative of the scalar chain's first step, sin(c·x), is −c² sin(c·x).
     func testSecondOrderUsesTheTensorRules() {
