@@ -36,7 +36,7 @@ final class UnaryNode<Op: UnaryPrimitive>: TapeNode, @unchecked Sendable {
     /// `g ← op.vjp(g, x, output)`.
     @inline(__always)
     private func pull(_ g: inout Tensor, _ output: Tensor) {
-        if !(Level.takesFastPath(g, x, x) && op.vjpInPlace(&g, x: x, y: output)) {
+        if !(Level.takesFastPath(g, x, x) && op.vjpInPlace(&g, x: x, y: output)) {  // one input: x twice
             g = op.vjp(g, x: x, y: output)
         }
     }
@@ -122,7 +122,10 @@ extension Level {
     /// - `b`'s adjoint on the copy, `a`'s in place (see `BinaryNode`): 485 / 488 ms, and Rosenbrock's
     ///   peak back to its old 9.93 MB (10.68 MB when `a - b` copied the adjoint for `a`);
     /// - no output kept when the VJP does not read it (`vjpReadsOutput`): 475 / 484 ms;
-    /// - the traced paths consuming the trace (one level retain less per op): 451 / 547 ms.
+    /// - the traced paths consuming the trace (one level retain less per op): 451 / 547 ms;
+    /// - final (with `inPlaceLimit`), three runs against the unchanged binary in the same minutes:
+    ///   502 / 498 / 553 ms against 635 / 653 / 680 ms; the plain chain takes 83 ms, so the tape costs
+    ///   about 420 ns per op instead of about 560: short of the 100 ns aimed at.
     /// Not tried, or not worth it: a scale primitive for `tensor * Double` (the constant's allocation is
     /// also paid by the plain run, so it is not tape overhead, and the staged passes match `multiply`);
     /// releasing the tape during the walk and a flat value array of nodes (an earlier round: within
