@@ -88,6 +88,15 @@ final class TapeFastPathTests: XCTestCase {
         }
     }
 
+    /// Empty tensors go through the tape like any other (the fast paths have nothing to write).
+    func testEmptyTensorsHaveEmptyGradients() {
+        let empty = Tensor(shape: [0], scalars: [])
+        for (op, _) in unaryCases {
+            XCTAssertEqual(gradient(at: empty) { op.callAsFunction($0).sum() }.shape, [0], op.name)
+        }
+        XCTAssertEqual(gradient(at: empty) { ($0 * $0 - $0 / 2).sum() }.shape, [0])
+    }
+
     /// A primitive that declares no fast path keeps the default (`false`, adjoint unchanged).
     func testOpsWithoutScalarVJPDecline() {
         var g = adjoint

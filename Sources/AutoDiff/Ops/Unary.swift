@@ -155,7 +155,7 @@ public struct Softplus: ElementwisePrimitive {
     /// on the P4 MLP gradient the two measured within noise of each other and of the tensor rule.)
     public func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool {
         let n = adjoint.storage.count
-        guard x.shape == adjoint.shape, x.storage.count == n else { return false }
+        guard n > 0, x.shape == adjoint.shape, x.storage.count == n else { return false }
         withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { slope in
             x.storage.withUnsafeBufferPointer { VectorMath.sigmoid($0, slope.baseAddress!) }
             adjoint.storage.withUnsafeMutableBufferPointer { g in
