@@ -26,7 +26,31 @@ struct WrongCube: UnaryPrimitive {
     func swiftSource(_ x: String) -> String { "wrongCube(\(x))" }
 }
 
+// Docs/guide.md, "The tape's first-order fast path: `ElementwiseVJP`".
+
+/// y = x³ with the tape's first-order fast path: x̄ᵢ = ȳᵢ·3xᵢ², computed in place.
+struct FastCube: ElementwiseVJP {
+    var name: String { "fastCube" }
+    func value(_ x: Tensor) -> Tensor { Cube().value(x) }
+    func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * (3 * x * x) }
+    func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * (3 * x * x) }
+    func vjp(element g: Double, x: Double, y: Double) -> Double { g * (3 * x * x) }
+    func swiftSource(_ x: String) -> String { "fastCube(\(x))" }
+}
+
 final class PrimitiveTests: XCTestCase {
+    /// The fast path equals the tensor rule bit for bit (same operations, same order), the tape's
+    /// gradient equals the plain op's, and the second order (tensor rules) still passes gradcheck.
+    func testElementwiseVJPFastPathEqualsTheRule() {
+        let x = Tensor([0.5, -1.2, 2.0]), g = Tensor([0.3, -2.0, 1.25])
+        var inPlace = g
+        XCTAssertTrue(FastCube().vjpInPlace(&inPlace, x: x, y: FastCube().value(x)))
+        XCTAssertEqual(inPlace.scalars, FastCube().vjp(g, x: x, y: FastCube().value(x)).scalars)
+        XCTAssertTrue(inPlace.isApproximatelyEqual(to: Tensor([0.225, -8.64, 15]), tolerance: 1e-15))
+        XCTAssertEqual(gradient(at: x) { FastCube()($0).sum() }.scalars, gradient(at: x) { cube($0).sum() }.scalars)
+        XCTAssertTrue(gradcheck(at: x) { x in gradient(at: x) { FastCube()($0).sum() } }.passes())
+    }
+
     func testUserPrimitivePassesGradcheckAtBothOrders() {
         let x = Tensor([0.5, -1.2, 2.0])
         let first = gradcheck(at: x) { cube($0) }

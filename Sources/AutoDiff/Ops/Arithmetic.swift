@@ -126,11 +126,13 @@ public struct Add: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: b.shape) }
+    /// The rules read the inputs' shapes only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) + \(b)" }
 }
 
 /// The primitive behind `a - b`: ∂/∂a = 1, ∂/∂b = −1 (adjoints summed back to each shape).
-public struct Subtract: BinaryPrimitive {
+public struct Subtract: ElementwiseBinaryVJP {
     public var name: String { "subtract" }
     /// Batching: broadcasting element-wise (`Batching.broadcasting`).
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
@@ -143,11 +145,15 @@ public struct Subtract: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -t.broadcast(to: y.shape) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { g.sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -g.sum(toShape: b.shape) }
+    public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g }
+    public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { -g }
+    /// The rules read the inputs' shapes only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) - \(b)" }
 }
 
 /// The primitive behind `a * b`: ∂/∂a = b, ∂/∂b = a.
-public struct Multiply: BinaryPrimitive {
+public struct Multiply: ElementwiseBinaryVJP {
     public var name: String { "multiply" }
     /// Batching: broadcasting element-wise (`Batching.broadcasting`).
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
@@ -160,11 +166,15 @@ public struct Multiply: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { a * t }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b).sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * a).sum(toShape: b.shape) }
+    public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g * b }
+    public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { g * a }
+    /// The rules read the inputs' shapes and values only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) * \(b)" }
 }
 
 /// The primitive behind `a / b`: ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b.
-public struct Divide: BinaryPrimitive {
+public struct Divide: ElementwiseBinaryVJP {
     public var name: String { "divide" }
     /// Batching: broadcasting element-wise (`Batching.broadcasting`).
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor {
@@ -177,11 +187,13 @@ public struct Divide: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { -(t * y / b) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g / b).sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (-(g * y / b)).sum(toShape: b.shape) }
+    public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g / b }
+    public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { -(g * y / b) }
     public func swiftSource(_ a: String, _ b: String) -> String { "\(a) / \(b)" }
 }
 
 /// The primitive behind prefix `-x`: ∂/∂x = −1.
-public struct Negate: UnaryPrimitive {
+public struct Negate: ElementwiseVJP {
     public var name: String { "negate" }
     /// Batching: element-wise, so the op applies to the batched input as it is.
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
@@ -189,5 +201,8 @@ public struct Negate: UnaryPrimitive {
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.negate) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { -t }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { -g }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { -g }
+    /// The rule reads the adjoint only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "-\(x)" }
 }

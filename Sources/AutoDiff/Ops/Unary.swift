@@ -6,7 +6,7 @@ import Foundation
 public func exp(_ x: Tensor) -> Tensor { Exp()(x) }
 
 /// The primitive behind `exp(_:)`: `y = eˣ`, `ẏ = y·ẋ`, `x̄ = y·ȳ`.
-public struct Exp: UnaryPrimitive {
+public struct Exp: ElementwiseVJP {
     public init() {}
     public var name: String { "exp" }
     /// Batching: element-wise, so the op applies to the batched input as it is.
@@ -15,6 +15,7 @@ public struct Exp: UnaryPrimitive {
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.exp) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t * y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * y }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * y }
     public func swiftSource(_ x: String) -> String { "exp(\(x))" }
 }
 
@@ -36,7 +37,7 @@ extension ElementwisePrimitive {
 public func log(_ x: Tensor) -> Tensor { Log()(x) }
 
 /// The primitive behind `log(_:)`: `ẏ = ẋ/x`, `x̄ = ȳ/x`.
-public struct Log: UnaryPrimitive {
+public struct Log: ElementwiseVJP {
     public var name: String { "log" }
     /// Batching: element-wise, so the op applies to the batched input as it is.
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
@@ -44,6 +45,9 @@ public struct Log: UnaryPrimitive {
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.log) }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { t / x }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g / x }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g / x }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "log(\(x))" }
 }
 
@@ -51,7 +55,7 @@ public struct Log: UnaryPrimitive {
 public func sqrt(_ x: Tensor) -> Tensor { Sqrt()(x) }
 
 /// The primitive behind `sqrt(_:)`: `ẏ = 0.5 ẋ/y`, `x̄ = 0.5 ȳ/y`.
-public struct Sqrt: UnaryPrimitive {
+public struct Sqrt: ElementwiseVJP {
     public var name: String { "sqrt" }
     /// Batching: element-wise, so the op applies to the batched input as it is.
     public func applyBatched(_ inputs: [Tensor], isBatched: [Bool], batchSize: Int) -> Tensor { self(inputs[0]) }
@@ -63,6 +67,7 @@ public struct Sqrt: UnaryPrimitive {
     }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * t / y }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { 0.5 * g / y }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { 0.5 * g / y }
     public func swiftSource(_ x: String) -> String { "sqrt(\(x))" }
 }
 
@@ -70,7 +75,7 @@ public struct Sqrt: UnaryPrimitive {
 public func pow(_ x: Tensor, _ p: Double) -> Tensor { PowConstant(exponent: p)(x) }
 
 /// The primitive behind `pow(_:_:)` with a constant exponent p: `ẏ = p xᵖ⁻¹ ẋ`, `x̄ = p xᵖ⁻¹ ȳ`.
-public struct PowConstant: ElementwisePrimitive {
+public struct PowConstant: ElementwisePrimitive, ElementwiseVJP {
     /// The exponent p.
     public var exponent: Double
     public var name: String { "pow" }
@@ -81,6 +86,9 @@ public struct PowConstant: ElementwisePrimitive {
         for i in x.indices { y[i] = Foundation.pow(x[i], exponent) }
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { exponent * pow(x, exponent - 1) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (exponent * Foundation.pow(x, exponent - 1)) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "pow(\(x), \(exponent))" }
 }
 
@@ -89,7 +97,7 @@ public struct PowConstant: ElementwisePrimitive {
 public func pow(_ a: Tensor, _ b: Tensor) -> Tensor { Pow()(a, b) }
 
 /// The primitive behind `pow(_:_:)` of two tensors: ∂/∂a = b·aᵇ⁻¹, ∂/∂b = y·log a.
-public struct Pow: BinaryPrimitive {
+public struct Pow: ElementwiseBinaryVJP {
     public var name: String { "pow" }
     public func outputShape(_ a: [Int], _ b: [Int]) -> [Int] { broadcastShape(a, b, op: "pow") }
     /// Batching: broadcasting element-wise (`Batching.broadcasting`).
@@ -101,6 +109,8 @@ public struct Pow: BinaryPrimitive {
     public func jvpB(_ t: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { t * y * log(a) }
     public func vjpA(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * b * pow(a, b - 1)).sum(toShape: a.shape) }
     public func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor { (g * y * log(a)).sum(toShape: b.shape) }
+    public func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double { g * b * Foundation.pow(a, b - 1) }
+    public func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double { g * y * Foundation.log(a) }
     public func swiftSource(_ a: String, _ b: String) -> String { "pow(\(a), \(b))" }
 }
 
@@ -108,11 +118,12 @@ public struct Pow: BinaryPrimitive {
 public func tanh(_ x: Tensor) -> Tensor { Tanh()(x) }
 
 /// The primitive behind `tanh(_:)`: `ẏ = (1 − y²) ẋ`, `x̄ = (1 − y²) ȳ`.
-public struct Tanh: ElementwisePrimitive {
+public struct Tanh: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "tanh" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.tanh) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.tanh) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { 1 - y * y }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (1 - y * y) }
     public func swiftSource(_ x: String) -> String { "tanh(\(x))" }
 }
 
@@ -120,11 +131,12 @@ public struct Tanh: ElementwisePrimitive {
 public func sigmoid(_ x: Tensor) -> Tensor { Sigmoid()(x) }
 
 /// The primitive behind `sigmoid(_:)`: `ẏ = y(1 − y) ẋ`, `x̄ = y(1 − y) ȳ`.
-public struct Sigmoid: ElementwisePrimitive {
+public struct Sigmoid: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "sigmoid" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.sigmoid) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.sigmoid) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { y * (1 - y) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (y * (1 - y)) }
     public func swiftSource(_ x: String) -> String { "sigmoid(\(x))" }
 }
 
@@ -137,6 +149,23 @@ public struct Softplus: ElementwisePrimitive {
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: VectorMath.softplus) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: VectorMath.softplus) }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sigmoid(x) }
+    /// The tape's fast path: `sigmoid(x)` by the vector kernel into temporary memory (on the stack when
+    /// small), then `g ← g · sigmoid(x)` in place: the rule's bits, without its two tensors. (An
+    /// `ElementwiseVJP` formula would call libm's scalar `exp` per element instead of the vector kernel;
+    /// on the P4 MLP gradient the two measured within noise of each other and of the tensor rule.)
+    public func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool {
+        let n = adjoint.storage.count
+        guard n > 0, x.shape == adjoint.shape, x.storage.count == n else { return false }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { slope in
+            x.storage.withUnsafeBufferPointer { VectorMath.sigmoid($0, slope.baseAddress!) }
+            adjoint.storage.withUnsafeMutableBufferPointer { g in
+                for i in 0..<n { g[i] = g[i] * slope[i] }
+            }
+        }
+        return true
+    }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "softplus(\(x))" }
 }
 
@@ -144,7 +173,7 @@ public struct Softplus: ElementwisePrimitive {
 public func relu(_ x: Tensor) -> Tensor { Relu()(x) }
 
 /// The primitive behind `relu(_:)`: `ẏ = 1[x > 0] ẋ`, `x̄ = 1[x > 0] ȳ`.
-public struct Relu: ElementwisePrimitive {
+public struct Relu: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "relu" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
@@ -153,6 +182,9 @@ public struct Relu: ElementwisePrimitive {
         for i in x.indices { y[i] = Swift.max(x[i], 0) }
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { step(x) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * (x > 0 ? 1 : 0) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "relu(\(x))" }
 }
 
@@ -160,7 +192,7 @@ public struct Relu: ElementwisePrimitive {
 public func sin(_ x: Tensor) -> Tensor { Sin()(x) }
 
 /// The primitive behind `sin(_:)`: `ẏ = cos(x) ẋ`, `x̄ = cos(x) ȳ`.
-public struct Sin: ElementwisePrimitive {
+public struct Sin: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "sin" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
@@ -169,6 +201,9 @@ public struct Sin: ElementwisePrimitive {
         for i in x.indices { y[i] = Foundation.sin(x[i]) }
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { cos(x) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * Foundation.cos(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "sin(\(x))" }
 }
 
@@ -176,7 +211,7 @@ public struct Sin: ElementwisePrimitive {
 public func cos(_ x: Tensor) -> Tensor { Cos()(x) }
 
 /// The primitive behind `cos(_:)`: `ẏ = −sin(x) ẋ`, `x̄ = −sin(x) ȳ`.
-public struct Cos: ElementwisePrimitive {
+public struct Cos: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "cos" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
@@ -185,6 +220,9 @@ public struct Cos: ElementwisePrimitive {
         for i in x.indices { y[i] = Foundation.cos(x[i]) }
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { -sin(x) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * -Foundation.sin(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "cos(\(x))" }
 }
 
@@ -192,7 +230,7 @@ public struct Cos: ElementwisePrimitive {
 public func abs(_ x: Tensor) -> Tensor { Abs()(x) }
 
 /// The primitive behind `abs(_:)`: `ẏ = sign(x) ẋ`, `x̄ = sign(x) ȳ`.
-public struct Abs: ElementwisePrimitive {
+public struct Abs: ElementwisePrimitive, ElementwiseVJP {
     public var name: String { "abs" }
     public func value(_ x: Tensor) -> Tensor { Elementwise.map(x, kernel: Self.kernel) }
     public func evaluate(_ buffers: PrimitiveBuffers) { Elementwise.map(buffers, kernel: Self.kernel) }
@@ -201,6 +239,9 @@ public struct Abs: ElementwisePrimitive {
         for i in x.indices { y[i] = Swift.abs(x[i]) }
     }
     public func derivative(x: Tensor, y: Tensor) -> Tensor { sign(x) }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { g * Scalar.sign(x) }
+    /// The rule reads `x` only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "abs(\(x))" }
 }
 
@@ -213,7 +254,7 @@ func step(_ x: Tensor) -> Tensor { PiecewiseConstant.step(x.detached) }
 
 /// Element-wise functions that are constant between jumps, so their derivative is zero wherever it
 /// exists: they are applied to detached inputs, and their rules (never run on a tracked input) are 0.
-public enum PiecewiseConstant: UnaryPrimitive {
+public enum PiecewiseConstant: ElementwiseVJP {
     /// −1, 0 or 1.
     case sign
     /// `1[x > 0]`.
@@ -232,6 +273,9 @@ public enum PiecewiseConstant: UnaryPrimitive {
     }
     public func jvp(_ t: Tensor, x: Tensor, y: Tensor) -> Tensor { y.constantZeros }
     public func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { x.constantZeros }
+    public func vjp(element g: Double, x: Double, y: Double) -> Double { 0 }
+    /// The rule reads `x`'s shape only.
+    public var vjpReadsOutput: Bool { false }
     public func swiftSource(_ x: String) -> String { "PiecewiseConstant.\(name)(\(x))" }
 }
 

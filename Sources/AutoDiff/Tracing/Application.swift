@@ -16,7 +16,9 @@ enum Application {
         return tracedUnary(op, x, trace)
     }
 
-    static func tracedUnary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor, _ trace: Trace) -> Tensor {
+    /// `trace` (and `level` below) are taken (`consuming`): the output's trace reuses the reference
+    /// instead of retaining the level once more.
+    static func tracedUnary<Op: UnaryPrimitive>(_ op: Op, _ x: Tensor, _ trace: consuming Trace) -> Tensor {
         let level = trace.level, entry = trace.index
         if level.kind == .staging { return level.stage(op, arguments: [x], shape: op.outputShape(x.shape)) }
         let px = Tensor(shape: x.shape, scalars: x.storage, trace: level.lowerTraces[entry])
@@ -24,7 +26,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.unary(op, x: px, y: y, input: entry), lower: y.trace)
+            index = level.record(UnaryNode(op, x: px, y: y, input: entry), lower: y.trace)
         case .forward:
             index = level.record(tangent: op.jvp(level.tangents[entry], x: px, y: y), lower: y.trace)
         case .staging:
@@ -42,7 +44,7 @@ enum Application {
     }
 
     static func tracedBinary<Op: BinaryPrimitive>(
-        _ op: Op, _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: Level
+        _ op: Op, _ a: Tensor, _ ta: Trace?, _ b: Tensor, _ tb: Trace?, _ level: consuming Level
     ) -> Tensor {
         if level.kind == .staging {
             return level.stage(op, arguments: [a, b], shape: op.outputShape(a.shape, b.shape))
@@ -55,7 +57,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.binary(op, a: pa, b: pb, y: y, inputA: ea, inputB: eb), lower: y.trace)
+            index = level.record(BinaryNode(op, a: pa, b: pb, y: y, inputA: ea, inputB: eb), lower: y.trace)
         case .forward:
             var tangent: Tensor
             if ea >= 0 {
@@ -87,7 +89,7 @@ enum Application {
         let index: Int
         switch level.kind {
         case .reverse:
-            index = level.record(.nary(op, inputs: primals, y: y, entries: entries), lower: y.trace)
+            index = level.record(NaryNode(op, inputs: primals, y: y, entries: entries), lower: y.trace)
         case .forward:
             var tangent: Tensor?
             for (i, e) in entries.enumerated() where e >= 0 {

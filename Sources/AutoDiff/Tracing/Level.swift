@@ -33,21 +33,6 @@ final class Level {
     /// keep the instructions of a program.
     enum Kind { case reverse, forward, staging }
 
-    /// A reverse-mode tape entry: the op that produced the value, the inputs and output its VJP rule
-    /// reads (as seen by the levels below), and the entries of its inputs at this level (`-1`: not
-    /// tracked here, so that input's rule is never run). One case per arity, so a unary or binary node
-    /// stores no array.
-    enum Node {
-        /// A variable of the level (no recorded inputs).
-        case leaf
-        /// `y = op(x)`; `input` is x's entry.
-        case unary(any UnaryPrimitive, x: Tensor, y: Tensor, input: Int)
-        /// `y = op(a, b)`; `inputA`, `inputB` are their entries (or `-1`).
-        case binary(any BinaryPrimitive, a: Tensor, b: Tensor, y: Tensor, inputA: Int, inputB: Int)
-        /// `y = op(inputs…)`; `entries[i]` is input i's entry (or `-1`).
-        case nary(any Primitive, inputs: [Tensor], y: Tensor, entries: [Int])
-    }
-
     private static let counter = Atomic<Int>(0)
 
     /// Strictly increasing across all levels ever opened: inner levels have higher order.
@@ -59,13 +44,9 @@ final class Level {
     @exclusivity(unchecked) var isActive = true
     /// For entry `i`, the trace of the same value at the levels below this one.
     @exclusivity(unchecked) var lowerTraces: [Trace?] = []
-    /// Reverse mode: the tape, one node per recorded op, in chunks of `chunkSize` so that appending
-    /// never copies the nodes already recorded (a node holds three tensors and an op).
-    @exclusivity(unchecked) var chunks: [[Node]] = []
-    /// Reverse mode: the number of nodes recorded.
-    @exclusivity(unchecked) var nodeCount = 0
-    /// Nodes per chunk (a power of two).
-    static let chunkSize = 256
+    /// Reverse mode: the tape, one node per recorded op (entry `i` is node `i`); a node is a reference,
+    /// so growing the array moves one word per node and copies no tensor.
+    @exclusivity(unchecked) var nodes: [TapeNode] = []
     /// Forward mode: the tangent of entry `i`.
     @exclusivity(unchecked) var tangents: [Tensor] = []
     /// Staging: the program's instructions, entry `i` being instruction `i`.
@@ -75,20 +56,18 @@ final class Level {
     init(_ kind: Kind) {
         self.kind = kind
         order = Level.counter.wrappingAdd(1, ordering: .relaxed).newValue
-        if kind == .reverse { lowerTraces.reserveCapacity(64) }
+        if kind == .reverse {
+            lowerTraces.reserveCapacity(64)
+            nodes.reserveCapacity(64)
+        }
     }
 
     /// Records a reverse-mode node and returns its entry.
     @inline(__always)
-    func record(_ node: Node, lower: Trace?) -> Int {
-        if nodeCount & (Level.chunkSize - 1) == 0 {
-            chunks.append([])
-            chunks[chunks.count - 1].reserveCapacity(Level.chunkSize)
-        }
-        chunks[chunks.count - 1].append(node)
+    func record(_ node: TapeNode, lower: Trace?) -> Int {
+        nodes.append(node)
         lowerTraces.append(lower)
-        nodeCount += 1
-        return nodeCount - 1
+        return nodes.count - 1
     }
 
     /// Records a forward-mode value with its tangent and returns its entry.
@@ -105,7 +84,7 @@ final class Level {
         let lower = value.activeTrace
         let index: Int
         switch kind {
-        case .reverse: index = record(.leaf, lower: lower)
+        case .reverse: index = record(TapeNode.leaf, lower: lower)
         case .forward: index = record(tangent: tangent ?? value.constantZeros, lower: lower)
         case .staging: engineFailure("internal: staging levels create their inputs with `input(shape:)`")
         }

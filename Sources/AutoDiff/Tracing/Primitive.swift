@@ -120,6 +120,16 @@ public protocol UnaryPrimitive: Primitive {
     func vjp(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor
     /// The Swift expression applying the op to `x`.
     func swiftSource(_ x: String) -> String
+    /// The reverse tape's first-order fast path of `vjp(_:x:y:)`: overwrites `adjoint` with
+    /// `adjoint · ∂y/∂x` in place and returns `true`, or returns `false` and leaves it unchanged when
+    /// the op has no such path for these shapes. The tape calls it only on constants (no level
+    /// differentiates the backward pass), so it may work on raw elements; it must equal `vjp` to
+    /// rounding. Default `false`; `ElementwiseVJP` supplies it from one scalar formula.
+    func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool
+    /// Whether `vjp(_:x:y:)` and `vjpInPlace` read the output `y` (its elements or its shape). When
+    /// `false` (an element-wise op whose derivative is a function of `x`, like `sin`), the tape does not
+    /// keep `y` for the backward pass and hands the rules `x` in its place. Default `true`.
+    var vjpReadsOutput: Bool { get }
 }
 
 /// A primitive of two inputs, with one JVP and one VJP rule per input.
@@ -138,6 +148,16 @@ public protocol BinaryPrimitive: Primitive {
     func vjpB(_ g: Tensor, a: Tensor, b: Tensor, y: Tensor) -> Tensor
     /// The Swift expression applying the op to `a` and `b`.
     func swiftSource(_ a: String, _ b: String) -> String
+    /// The reverse tape's first-order fast path of `vjpA` (see `UnaryPrimitive.vjpInPlace`): overwrites
+    /// `adjoint` with `a`'s adjoint and returns `true`, or returns `false` and leaves it unchanged.
+    /// Default `false`; `ElementwiseBinaryVJP` supplies it.
+    func vjpAInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool
+    /// The same for `vjpB`.
+    func vjpBInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool
+    /// Whether the VJP rules (and their in-place paths) read the output `y` (its elements or its shape).
+    /// When `false` and `a` has the output's shape, the tape does not keep `y` for the backward pass and
+    /// hands the rules `a` in its place. Default `true`.
+    var vjpReadsOutput: Bool { get }
 }
 
 extension UnaryPrimitive {
@@ -151,6 +171,10 @@ extension UnaryPrimitive {
         vjp(adjoint, x: inputs[0], y: output)
     }
     public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0]) }
+    /// No fast path by default: the tape runs `vjp(_:x:y:)`.
+    public func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool { false }
+    /// The rules may read the output by default.
+    public var vjpReadsOutput: Bool { true }
 
     /// Applies the op to `x` through the engine (recording on every active level).
     public func callAsFunction(_ x: Tensor) -> Tensor { Application.unary(self, x) }
@@ -170,6 +194,12 @@ extension BinaryPrimitive {
             : vjpB(adjoint, a: inputs[0], b: inputs[1], y: output)
     }
     public func swiftSource(_ arguments: [String]) -> String { swiftSource(arguments[0], arguments[1]) }
+    /// No fast path by default: the tape runs `vjpA`.
+    public func vjpAInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool { false }
+    /// No fast path by default: the tape runs `vjpB`.
+    public func vjpBInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool { false }
+    /// The rules may read the output by default.
+    public var vjpReadsOutput: Bool { true }
 
     /// Applies the op to `a` and `b` through the engine (recording on every active level).
     public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor { Application.binary(self, a, b) }
@@ -202,5 +232,87 @@ extension Primitive {
         result.storage.withUnsafeBufferPointer { source in
             if let base = source.baseAddress { buffers.output.update(from: base, count: source.count) }
         }
+    }
+}
+
+/// A one-input element-wise primitive whose VJP is, element by element, a scalar function of the
+/// adjoint, input and output elements: `x̄ᵢ = vjp(element: ȳᵢ, x: xᵢ, y: yᵢ)` (for `y = φ(x)`, that is
+/// `ȳᵢ · φ'(xᵢ)`). Conforming gives the reverse tape its first-order fast path (`vjpInPlace`): when no
+/// outer level differentiates the backward pass, the adjoint is overwritten in place, with no tensor
+/// allocated and no op recorded. The tensor rule `vjp(_:x:y:)` stays the one used at higher order, so
+/// the scalar formula must equal it to rounding (write it with the same operations in the same order).
+public protocol ElementwiseVJP: UnaryPrimitive {
+    /// One element of `vjp(_:x:y:)`: the input's adjoint from the output's adjoint `g` and the input and
+    /// output elements `x`, `y`.
+    func vjp(element g: Double, x: Double, y: Double) -> Double
+}
+
+extension ElementwiseVJP {
+    /// `adjoint[i] = vjp(element: adjoint[i], x: x[i], y: y[i])` when all three have one shape.
+    public func vjpInPlace(_ adjoint: inout Tensor, x: Tensor, y: Tensor) -> Bool {
+        let n = adjoint.storage.count
+        guard x.shape == adjoint.shape, x.storage.count == n, y.storage.count == n else { return false }
+        adjoint.storage.withUnsafeMutableBufferPointer { g in
+            x.storage.withUnsafeBufferPointer { xs in
+                y.storage.withUnsafeBufferPointer { ys in
+                    for i in 0..<n { g[i] = vjp(element: g[i], x: xs[i], y: ys[i]) }
+                }
+            }
+        }
+        return true
+    }
+}
+
+/// A two-input element-wise primitive (with broadcasting) whose VJPs are, element by element, scalar
+/// functions of the adjoint, input and output elements: `āᵢ = vjpA(element: ȳᵢ, a: aᵢ, b: bᵢ, y: yᵢ)`,
+/// likewise `b̄`. Conforming gives the reverse tape its first-order fast path (`vjpAInPlace`,
+/// `vjpBInPlace`) for an input that is not broadcast, against another of the same element count or of
+/// one element; broadcast inputs, and every level above the first, run the tensor rules, which the
+/// scalar formulas must equal to rounding.
+public protocol ElementwiseBinaryVJP: BinaryPrimitive {
+    /// One element of `vjpA`: `a`'s adjoint from the output's adjoint `g` and the elements `a`, `b`, `y`.
+    func vjpA(element g: Double, a: Double, b: Double, y: Double) -> Double
+    /// One element of `vjpB`: `b`'s adjoint from the output's adjoint `g` and the elements `a`, `b`, `y`.
+    func vjpB(element g: Double, a: Double, b: Double, y: Double) -> Double
+}
+
+extension ElementwiseBinaryVJP {
+    /// `adjoint[i] = vjpA(element: adjoint[i], a: a[i], b: b[i or 0], y: y[i])` when `a` has the
+    /// adjoint's shape and `b` its element count or one element.
+    public func vjpAInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool {
+        updateInPlace(&adjoint, input: a, other: b, y: y) { g, a, b, y in vjpA(element: g, a: a, b: b, y: y) }
+    }
+
+    /// `adjoint[i] = vjpB(element: adjoint[i], a: a[i or 0], b: b[i], y: y[i])` when `b` has the
+    /// adjoint's shape and `a` its element count or one element.
+    public func vjpBInPlace(_ adjoint: inout Tensor, a: Tensor, b: Tensor, y: Tensor) -> Bool {
+        updateInPlace(&adjoint, input: b, other: a, y: y) { g, b, a, y in vjpB(element: g, a: a, b: b, y: y) }
+    }
+
+    /// `adjoint[i] = rule(adjoint[i], input[i], other[i or 0], y[i])`, or `false` when `input` does not
+    /// have the adjoint's shape or `other` is broadcast along more than one element.
+    @inline(__always)
+    private func updateInPlace(
+        _ adjoint: inout Tensor, input: Tensor, other: Tensor, y: Tensor,
+        _ rule: (Double, Double, Double, Double) -> Double
+    ) -> Bool {
+        let n = adjoint.storage.count, m = other.storage.count
+        guard input.shape == adjoint.shape, input.storage.count == n, y.storage.count == n, m == n || m == 1
+        else { return false }
+        adjoint.storage.withUnsafeMutableBufferPointer { g in
+            input.storage.withUnsafeBufferPointer { xs in
+                other.storage.withUnsafeBufferPointer { os in
+                    y.storage.withUnsafeBufferPointer { ys in
+                        if m == n {
+                            for i in 0..<n { g[i] = rule(g[i], xs[i], os[i], ys[i]) }
+                        } else {
+                            let o = os[0]
+                            for i in 0..<n { g[i] = rule(g[i], xs[i], o, ys[i]) }
+                        }
+                    }
+                }
+            }
+        }
+        return true
     }
 }
