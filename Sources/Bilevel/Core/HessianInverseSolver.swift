@@ -50,10 +50,12 @@ public struct LinearSystem {
         return nullSpace.project(oracle.lowerHVP(x, y, projected, at: hessian)) + (v - projected)
     }
 
-    /// `M_B v` for the Hessian of the mini-batch loss `problem.lowerBatch` on `indices`, projected like
-    /// `apply` (`P H_B P v + (I − P) v` with a null space), by one counted Hessian-vector product.
+    /// `M_B v` for the Hessian of the mini-batch loss on `indices` (`problem.lowerBatch`, or the mean of
+    /// `problem.lowerSamples` over those samples), projected like `apply` (`P H_B P v + (I − P) v` with a
+    /// null space), by one counted Hessian-vector product.
     ///
-    /// - Throws: `BilevelError.invalidArgument` when the problem has no `lowerBatch`.
+    /// - Throws: `BilevelError.invalidArgument` when the problem has neither `lowerBatch` nor
+    ///   `lowerSamples`, or (with `lowerSamples`) an index is outside its samples.
     public func applyBatch(_ v: Tensor, indices: [Int]) throws -> Tensor {
         guard let nullSpace else { return try oracle.lowerBatchHVP(x, y, v, indices: indices) }
         let projected = nullSpace.project(v)
