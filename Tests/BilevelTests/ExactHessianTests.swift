@@ -30,10 +30,10 @@ final class ExactHessianTests: XCTestCase {
 
     /// The staged dense matrix (one batched replay) against the eager column loop, on a system at
     /// `(x, y)`; checks both counted n HVPs and that the batched program was staged, not evaluated eagerly.
-    private func checkDenseMatrix(_ problem: BilevelProblem, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil) -> Tensor {
+    private func checkDenseMatrix(_ problem: BilevelProblem, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil) throws -> Tensor {
         let stagedProblem = staged(problem)
         let stagedOracle = BilevelOracle(stagedProblem), eagerOracle = BilevelOracle(problem)
-        let dense = LinearSystem(oracle: stagedOracle, x: x, y: y, nullSpace: nullSpace).denseMatrix()
+        let dense = try LinearSystem(oracle: stagedOracle, x: x, y: y, nullSpace: nullSpace).denseMatrix()
         let reference = columnLoop(LinearSystem(oracle: eagerOracle, x: x, y: y, nullSpace: nullSpace))
         let scale = reference.scalars.map { abs($0) }.max() ?? 1
         XCTAssertLessThanOrEqual(maxDifference(dense, reference), 1e-12 * scale)
@@ -47,11 +47,11 @@ final class ExactHessianTests: XCTestCase {
 
     /// P1 (ridge, `H = AᵀA/n + diag(exp x)`) and P3 (hyper-cleaning, weighted logistic loss): the staged
     /// Hessian equals the eager column loop and, for P1, the closed form.
-    func testStagedHessianEqualsEagerColumnLoop() {
+    func testStagedHessianEqualsEagerColumnLoop() throws {
         let x = ridge.x0, w = ridge.solution(x)
-        let dense = checkDenseMatrix(ridge.problem(steps: 1), x: x, y: w)
+        let dense = try checkDenseMatrix(ridge.problem(steps: 1), x: x, y: w)
         XCTAssertLessThanOrEqual(maxDifference(dense, ridge.hessian(x)), 1e-12)
-        _ = checkDenseMatrix(p3.problem(steps: 1), x: p3.x0, y: p3.solution(p3.x0))
+        _ = try checkDenseMatrix(p3.problem(steps: 1), x: p3.x0, y: p3.solution(p3.x0))
     }
 
     /// With a null space the dense matrix is `P H P + (I − P)`, column for column `apply(e_i)`; dropping the
@@ -61,8 +61,8 @@ final class ExactHessianTests: XCTestCase {
         // Two independent constraint rows: the all-ones row (a budget) and a ramp.
         let rows = Tensor(shape: [2, d]) { $0 < d ? 1 : Double($0 - d) - 4.5 }
         let nullSpace = try NullSpace(rows: rows, names: ["row 0", "row 1"])
-        let projected = checkDenseMatrix(p3.problem(steps: 1), x: x, y: y, nullSpace: nullSpace)
-        let hessian = BilevelOracle(p3.problem(steps: 1)).lowerHessian(x, y)
+        let projected = try checkDenseMatrix(p3.problem(steps: 1), x: x, y: y, nullSpace: nullSpace)
+        let hessian = try BilevelOracle(p3.problem(steps: 1)).lowerHessian(x, y)
         XCTAssertGreaterThan(maxDifference(projected, hessian), 1e-3)
         // On the row space of the constraints M is the identity: M aᵀ = aᵀ for a row a of the constraints.
         let row = rows[0]
@@ -71,12 +71,12 @@ final class ExactHessianTests: XCTestCase {
 
     /// The batched rows are the HVPs of their own directions, in order: with a non-symmetric matrix of
     /// directions V (so a transposed or permuted result would differ), row k of `lowerHVPs` is `H v_k`.
-    func testBatchedRowsFollowTheirDirections() {
+    func testBatchedRowsFollowTheirDirections() throws {
         let x = p3.x0, y = p3.solution(x), d = p3.d
         let directions = Tensor(shape: [d, d]) { Double(($0 * 13) % 11) - 5 + 0.01 * Double($0) }
         XCTAssertGreaterThan(maxDifference(directions, directions.transposed), 1)
         let oracle = BilevelOracle(staged(p3.problem(steps: 1)))
-        let rows = oracle.lowerHVPs(x, y, directions: directions)
+        let rows = try oracle.lowerHVPs(x, y, directions: directions)
         XCTAssertEqual(oracle.counts.hvps, d)
         let expected = Tensor(shape: [d, d], scalars: (0..<d).flatMap { k in
             hvp(at: y, direction: directions[k]) { p3.lower(x, $0) }.scalars
@@ -84,6 +84,13 @@ final class ExactHessianTests: XCTestCase {
         let scale = expected.scalars.map { abs($0) }.max() ?? 1
         XCTAssertLessThanOrEqual(maxDifference(rows, expected), 1e-12 * scale)
         XCTAssertGreaterThan(maxDifference(rows.transposed, expected), 1e-6 * scale)
+        // Directions that are not rows of y's shape are refused, naming the quantity and both shapes.
+        XCTAssertThrowsError(try oracle.lowerHVPs(x, y, directions: Tensor(zeros: [3, d + 1]))) { error in
+            guard case let .shapeMismatch(name, expected, actual)? = error as? BilevelError else { return XCTFail("\(error)") }
+            XCTAssertTrue(name.contains("lowerHVPs directions"), name)
+            XCTAssertEqual(expected, [3, d])
+            XCTAssertEqual(actual, [3, d + 1])
+        }
     }
 
     /// `ExactSolve` through the staged batched Hessian gives the eager hypergradient (≤ 1e-12) with equal counts.

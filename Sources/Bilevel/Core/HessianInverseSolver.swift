@@ -53,8 +53,10 @@ public struct LinearSystem {
     /// The dense `[n, n]` matrix of `M` over the flattened y (`n = y.count`), column i being `apply(e_i)`:
     /// `H = oracle.lowerHessian(x, y)` (n counted HVPs, one batched replay when staged), and with a null
     /// space `P H P + (I − P)` (`NullSpace.projector`), as `apply` does.
-    public func denseMatrix() -> Tensor {
-        let hessian = oracle.lowerHessian(x, y)
+    ///
+    /// - Throws: `BilevelError.shapeMismatch` when y is empty.
+    public func denseMatrix() throws -> Tensor {
+        let hessian = try oracle.lowerHessian(x, y)
         guard let nullSpace else { return hessian }
         let projector = nullSpace.projector
         return matmul(matmul(projector, hessian), projector) + (identityMatrix(y.count) - projector)

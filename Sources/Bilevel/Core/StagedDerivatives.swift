@@ -60,9 +60,8 @@ enum StagedDerivative: String, Hashable, Sendable {
 
     /// Stages this derivative of `problem` for `shapes` (`[x, y]` for the objectives' derivatives,
     /// `[s, x, y0]` for the step's, `[x, y, [K]]` for those over K gathered samples of a `SampleLoss`,
-    /// whose programs take the gathered `[K, …]` rows as their last arguments, and for the lower HVPs
-    /// of K directions), running the same eager
-    /// transforms the oracle's eager path runs.
+    /// whose programs take the gathered `[K, …]` rows as their last arguments, and for the lower HVPs of
+    /// K directions), running the same eager transforms the oracle's eager path runs.
     func attempt(_ problem: BilevelProblem, shapes: [[Int]]) -> Result<Program, ConcretizationError> {
         let upper = problem.upper, lower = problem.lower, dynamics = problem.dynamics
         let first = shapes[0], second = shapes[1]

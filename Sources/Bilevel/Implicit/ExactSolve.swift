@@ -19,7 +19,7 @@ public struct ExactSolve: HessianInverseSolver, Sendable {
     /// `v = H⁻¹ b` by a dense factorisation (see the type's documentation).
     public func solve(_ system: LinearSystem, rhs b: Tensor) throws -> LinearSolution {
         let n = b.count
-        let dense = system.denseMatrix()
+        let dense = try system.denseMatrix()
         let h = 0.5 * (dense + dense.transposed)
         let flat = b.reshaped(to: [n])
         var notes = ["exact: dense H from \(n) HVPs, Cholesky"]
