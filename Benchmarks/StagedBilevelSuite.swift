@@ -44,10 +44,11 @@ enum StagedBilevelSuite {
         bench.notes.append("\(label): stage_ms \(String(format: "%.1f", total)) (" + programs.map(\.description).joined(separator: "; ") + ")")
     }
 
-    /// P1 given w*: `staged-cg` (CG to 1e-12, at most d iterations) and `staged-neumann` (200 terms, step η).
+    /// P1 given w*: `staged-cg` (CG to 1e-12, at most d iterations), `staged-neumann` (200 terms, step η)
+    /// and `staged-exact` (the dense H from one batched HVP replay, Cholesky).
     static func ridgeImplicit(_ bench: inout Bench, _ ridge: RidgeWorkload) throws {
         let size = "\(ridge.n)x\(ridge.d)", x = ridge.x0
-        guard ["staged-cg", "staged-neumann"].contains(where: { bench.options.selects("P1-ridge", $0, size) }) else { return }
+        guard ["staged-cg", "staged-neumann", "staged-exact"].contains(where: { bench.options.selects("P1-ridge", $0, size) }) else { return }
         var problem = ridge.problem(steps: 1)
         problem.derivatives = .staged
         let wStar = ridge.solution(x), exact = ridge.exactHypergradient(x).scalars
@@ -61,12 +62,16 @@ enum StagedBilevelSuite {
         try bench.measure("P1-ridge", "staged-neumann", size: size, steps: 200, baseline: base, reference: exact) {
             try neumann.hypergradient(of: problem, at: x, innerSolution: wStar).hypergradient.scalars
         }
+        try bench.measure("P1-ridge", "staged-exact", size: size, steps: 0, baseline: base, reference: exact) {
+            try ExactSolve().implicitHypergradient(of: problem, at: x, innerSolution: wStar)
+        }
     }
 
-    /// P3 given w*: `staged-cg` for 10 and 50 iterations, `staged-neumann` (α = 15, K = 50).
+    /// P3 given w*: `staged-cg` for 10 and 50 iterations, `staged-neumann` (α = 15, K = 50), `staged-exact`
+    /// (the dense H from one batched HVP replay, Cholesky).
     static func hyperCleaning(_ bench: inout Bench) throws {
         let p3 = HyperCleaningWorkload(), size = "n500-m200-d50", x = p3.x0
-        guard ["staged-cg", "staged-neumann"].contains(where: { bench.options.selects("P3-cleaning", $0, size) }) else { return }
+        guard ["staged-cg", "staged-neumann", "staged-exact"].contains(where: { bench.options.selects("P3-cleaning", $0, size) }) else { return }
         var problem = p3.problem(steps: 100, step: 15)
         problem.derivatives = .staged
         let wStar = p3.solution(x), exact = p3.exactHypergradient(x, at: wStar).scalars
@@ -75,6 +80,7 @@ enum StagedBilevelSuite {
             ("staged-cg", ConjugateGradient(maxIterations: 10, tolerance: 0), 10),
             ("staged-cg", ConjugateGradient(maxIterations: 50, tolerance: 0), 50),
             ("staged-neumann", NeumannSeries(terms: 50, step: 15), 50),
+            ("staged-exact", ExactSolve(), 0),
         ]
         try stageOnce(&bench, "P3-cleaning \(size) staged", problem) {
             _ = try Implicit(solver: ConjugateGradient(maxIterations: 1, tolerance: 0)).hypergradient(of: problem, at: x, innerSolution: wStar)

@@ -58,6 +58,35 @@ public final class BilevelOracle {
         return hvp(at: y, direction: v) { y in problem.lower(x, y) }
     }
 
+    /// `∇²ᵧᵧf · v_k` at `(x, y)` for every row `v_k` of `directions` (`[K] + y.shape`), stacked as
+    /// `[K] + y.shape` (row k is `H v_k`); counts K HVPs. Staged, one replay of the HVP program batched
+    /// over the K rows (`Program.vmap`, x and y shared); eager (or when that program cannot be staged,
+    /// noted), one `lowerHVP` per row.
+    ///
+    /// - Throws: `BilevelError.shapeMismatch` when `directions` is not `[K] + y.shape` with K ≥ 1.
+    public func lowerHVPs(_ x: Tensor, _ y: Tensor, directions: Tensor) throws -> Tensor {
+        let k = directions.shape.first ?? 0
+        guard k >= 1 && directions.shape == [k] + y.shape else {
+            throw BilevelError.shapeMismatch(name: "lowerHVPs directions (K ≥ 1 rows of y's shape)", expected: [max(k, 1)] + y.shape, actual: directions.shape)
+        }
+        if let program = staged(.lowerHVPs, [x.shape, y.shape, [k]]) {
+            counts.hvps += k
+            return program.outputs(at: [x, y, directions])[0]
+        }
+        let rows = (0..<k).map { i in lowerHVP(x, y, directions[i]) }
+        return Tensor(shape: directions.shape, scalars: rows.flatMap(\.scalars))
+    }
+
+    /// The lower Hessian `H = ∇²ᵧᵧf(x, y)` as an `[n, n]` matrix over the flattened y (`n = y.count`;
+    /// column i is `H e_i`): `lowerHVPs` on the n basis directions, so n counted HVPs, one batched
+    /// replay when staged (the dense matrix of Liu et al. 2021 (survey), eq. 31).
+    ///
+    /// - Throws: `BilevelError.shapeMismatch` when y is empty.
+    public func lowerHessian(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+        let n = y.count
+        return try lowerHVPs(x, y, directions: identityMatrix(n).reshaped(to: [n] + y.shape)).reshaped(to: [n, n]).transposed
+    }
+
     /// `∇²ᵧᵧf · v` at the fixed point `(x, y)` of `point` (a linear solve's repeated products): the
     /// staged HVP specialized to `(x, y)` once, or `lowerHVP(x, y, v)` when there is none; counts one HVP.
     func lowerHVP(_ x: Tensor, _ y: Tensor, _ v: Tensor, at point: FixedPointHVP) -> Tensor {

@@ -50,6 +50,18 @@ public struct LinearSystem {
         return nullSpace.project(oracle.lowerHVP(x, y, projected, at: hessian)) + (v - projected)
     }
 
+    /// The dense `[n, n]` matrix of `M` over the flattened y (`n = y.count`), column i being `apply(e_i)`:
+    /// `H = oracle.lowerHessian(x, y)` (n counted HVPs, one batched replay when staged), and with a null
+    /// space `P H P + (I − P)` (`NullSpace.projector`), as `apply` does.
+    ///
+    /// - Throws: `BilevelError.shapeMismatch` when y is empty.
+    public func denseMatrix() throws -> Tensor {
+        let hessian = try oracle.lowerHessian(x, y)
+        guard let nullSpace else { return hessian }
+        let projector = nullSpace.projector
+        return matmul(matmul(projector, hessian), projector) + (identityMatrix(y.count) - projector)
+    }
+
     /// `M_B v` for the Hessian of the mini-batch loss on `indices` (`problem.lowerBatch`, or the mean of
     /// `problem.lowerSamples` over those samples), projected like `apply` (`P H_B P v + (I − P) v` with a
     /// null space), by one counted Hessian-vector product.
@@ -106,11 +118,20 @@ public struct NullSpace: Sendable {
         self.basis = Tensor(shape: [k, n], scalars: basis.flatMap { $0 })
     }
 
+    /// The dense projector `P = I − QᵀQ`, `[n, n]`.
+    public var projector: Tensor {
+        let n = basis.shape[1]
+        return basis.shape[0] == 0 ? identityMatrix(n) : identityMatrix(n) - matmul(basis.transposed, basis)
+    }
+
     /// `P v = v − Qᵀ (Q v)`.
     public func project(_ v: Tensor) -> Tensor {
         basis.shape[0] == 0 ? v : v - matmul(matmul(basis, v), basis)
     }
 }
+
+/// The `[n, n]` identity matrix.
+func identityMatrix(_ n: Int) -> Tensor { Tensor(shape: [n, n]) { $0 / n == $0 % n ? 1 : 0 } }
 
 /// The outcome of a linear solve.
 public struct LinearSolution: Sendable {

@@ -45,6 +45,7 @@ enum StagedDerivative: String, Hashable, Sendable {
     case lowerGradients = "lower gradients (∇ₓf, ∇ᵧf)"
     case lowerSecondOrder = "lower second order (∇²ₓᵧf·v, ∇²ᵧᵧf·v)"
     case lowerHVP = "lower HVP ∇²ᵧᵧf·v"
+    case lowerHVPs = "lower HVPs ∇²ᵧᵧf·V, batched over the rows of V"
     case mixedProduct = "mixed product ∇²ₓᵧf·v"
     case step = "inner step Ψ(s, x)"
     case stepJVP = "step JVP (Ψ, A ṡ + B ẋ)"
@@ -59,8 +60,8 @@ enum StagedDerivative: String, Hashable, Sendable {
 
     /// Stages this derivative of `problem` for `shapes` (`[x, y]` for the objectives' derivatives,
     /// `[s, x, y0]` for the step's, `[x, y, [K]]` for those over K gathered samples of a `SampleLoss`,
-    /// whose programs take the gathered `[K, …]` rows as their last arguments), running the same eager
-    /// transforms the oracle's eager path runs.
+    /// whose programs take the gathered `[K, …]` rows as their last arguments, and for the lower HVPs of
+    /// K directions), running the same eager transforms the oracle's eager path runs.
     func attempt(_ problem: BilevelProblem, shapes: [[Int]]) -> Result<Program, ConcretizationError> {
         let upper = problem.upper, lower = problem.lower, dynamics = problem.dynamics
         let first = shapes[0], second = shapes[1]
@@ -84,6 +85,12 @@ enum StagedDerivative: String, Hashable, Sendable {
             return attemptStage(shapes: [first, second, second]) { a in
                 [hvp(at: a[1], direction: a[2]) { y in lower(a[0], y) }]
             }
+        case .lowerHVPs:
+            // The HVP program, simplified (so P1's normal product already reads its Gram matrix), then
+            // batched over the K directions with x and y shared, before the element-wise fusion: K
+            // products in one GEMM-shaped pass (the dense Hessian for K = n basis directions).
+            return StagedDerivative.lowerHVP.attempt(problem, shapes: shapes)
+                .map { $0.simplified().vmap(batchedInputs: [false, false, true], batchSize: shapes[2][0]) }
         case .mixedProduct:
             return attemptStage(shapes: [first, second, second]) { a in [mixedHVP(at: a[0], a[1], direction: a[2], of: lower)] }
         case .stepTangents:
