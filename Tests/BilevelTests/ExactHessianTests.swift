@@ -4,8 +4,9 @@ import AutoDiff
 import Workloads
 
 /// The dense lower Hessian of a staged problem comes from one replay of the HVP program batched over the
-/// basis directions (`BilevelOracle.lowerHessian`, `LinearSystem.denseMatrix`): the same matrix as the
-/// eager column loop `apply(e_i)` (≤ 1e-12), with or without a null-space projection, counted as n HVPs.
+/// basis directions (`BilevelOracle.lowerHessian`, `LinearSystem.denseMatrix`) — or, when the HVP is
+/// specialized to `(x, y)` (P3), from n replays of the specialized program: the same matrix as the eager
+/// column loop `apply(e_i)` (≤ 1e-12), with or without a null-space projection, counted as n HVPs.
 final class ExactHessianTests: XCTestCase {
     private let ridge = RidgeWorkload(n: 40, d: 8)
     private let p3 = HyperCleaningWorkload(n: 60, m: 20, d: 10)
@@ -28,9 +29,12 @@ final class ExactHessianTests: XCTestCase {
         return Tensor(shape: [n, n], scalars: columns.flatMap { $0 }).transposed
     }
 
-    /// The staged dense matrix (one batched replay) against the eager column loop, on a system at
-    /// `(x, y)`; checks both counted n HVPs and that the batched program was staged, not evaluated eagerly.
-    private func checkDenseMatrix(_ problem: BilevelProblem, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil) throws -> Tensor {
+    /// The staged dense matrix against the eager column loop, on a system at `(x, y)`; checks both counted
+    /// n HVPs and which staged path ran: one batched replay (`batched`, the program staged, not evaluated
+    /// eagerly) or, for an HVP specialized to `(x, y)`, the specialized program with no batched one.
+    private func checkDenseMatrix(
+        _ problem: BilevelProblem, x: Tensor, y: Tensor, nullSpace: NullSpace? = nil, batched expectBatched: Bool
+    ) throws -> Tensor {
         let stagedProblem = staged(problem)
         let stagedOracle = BilevelOracle(stagedProblem), eagerOracle = BilevelOracle(problem)
         let dense = try LinearSystem(oracle: stagedOracle, x: x, y: y, nullSpace: nullSpace).denseMatrix()
@@ -40,8 +44,13 @@ final class ExactHessianTests: XCTestCase {
         XCTAssertEqual(stagedOracle.counts, eagerOracle.counts)
         XCTAssertEqual(stagedOracle.counts.hvps, y.count)
         let batched = stagedProblem.stagedPrograms.filter { $0.derivative == StagedDerivative.lowerHVPs.rawValue }
-        XCTAssertEqual(batched.count, 1)
-        XCTAssertNotNil(batched.first?.applicationCount, "the batched HVP program fell back to eager evaluation")
+        XCTAssertEqual(batched.count, expectBatched ? 1 : 0)
+        if expectBatched {
+            XCTAssertNotNil(batched.first?.applicationCount, "the batched HVP program fell back to eager evaluation")
+        } else {
+            let single = stagedProblem.stagedPrograms.filter { $0.derivative == StagedDerivative.lowerHVP.rawValue }
+            XCTAssertNotNil(single.first?.applicationCount, "the HVP program fell back to eager evaluation")
+        }
         return dense
     }
 
@@ -49,24 +58,31 @@ final class ExactHessianTests: XCTestCase {
     /// Hessian equals the eager column loop and, for P1, the closed form.
     func testStagedHessianEqualsEagerColumnLoop() throws {
         let x = ridge.x0, w = ridge.solution(x)
-        let dense = try checkDenseMatrix(ridge.problem(steps: 1), x: x, y: w)
+        let dense = try checkDenseMatrix(ridge.problem(steps: 1), x: x, y: w, batched: true)
         XCTAssertLessThanOrEqual(maxDifference(dense, ridge.hessian(x)), 1e-12)
-        _ = try checkDenseMatrix(p3.problem(steps: 1), x: p3.x0, y: p3.solution(p3.x0))
+        _ = try checkDenseMatrix(p3.problem(steps: 1), x: p3.x0, y: p3.solution(p3.x0), batched: false)
     }
 
-    /// With a null space the dense matrix is `P H P + (I − P)`, column for column `apply(e_i)`; dropping the
-    /// projection (returning H) would differ from it by far more than the tolerance.
+    /// With a null space the dense matrix is `P H P + (I − P)`, column for column `apply(e_i)`, on both
+    /// staged paths (P1 batched, P3 specialized); dropping the projection (returning H) would differ from it
+    /// by far more than the tolerance.
     func testConstrainedDenseMatrixIsProjected() throws {
-        let x = p3.x0, y = p3.solution(x), d = p3.d
-        // Two independent constraint rows: the all-ones row (a budget) and a ramp.
-        let rows = Tensor(shape: [2, d]) { $0 < d ? 1 : Double($0 - d) - 4.5 }
-        let nullSpace = try NullSpace(rows: rows, names: ["row 0", "row 1"])
-        let projected = try checkDenseMatrix(p3.problem(steps: 1), x: x, y: y, nullSpace: nullSpace)
-        let hessian = try BilevelOracle(p3.problem(steps: 1)).lowerHessian(x, y)
-        XCTAssertGreaterThan(maxDifference(projected, hessian), 1e-3)
-        // On the row space of the constraints M is the identity: M aᵀ = aᵀ for a row a of the constraints.
-        let row = rows[0]
-        XCTAssertLessThanOrEqual(maxDifference(matmul(projected, row), row), 1e-12)
+        let cases = [
+            (ridge.problem(steps: 1), ridge.x0, ridge.solution(ridge.x0), true),
+            (p3.problem(steps: 1), p3.x0, p3.solution(p3.x0), false),
+        ]
+        for (problem, x, y, batched) in cases {
+            let d = y.count
+            // Two independent constraint rows: the all-ones row (a budget) and a ramp.
+            let rows = Tensor(shape: [2, d]) { $0 < d ? 1 : Double($0 - d) - 4.5 }
+            let nullSpace = try NullSpace(rows: rows, names: ["row 0", "row 1"])
+            let projected = try checkDenseMatrix(problem, x: x, y: y, nullSpace: nullSpace, batched: batched)
+            let hessian = try BilevelOracle(problem).lowerHessian(x, y)
+            XCTAssertGreaterThan(maxDifference(projected, hessian), 1e-3)
+            // On the row space of the constraints M is the identity: M aᵀ = aᵀ for a row a of the constraints.
+            let row = rows[0]
+            XCTAssertLessThanOrEqual(maxDifference(matmul(projected, row), row), 1e-12)
+        }
     }
 
     /// The batched rows are the HVPs of their own directions, in order: with a non-symmetric matrix of
