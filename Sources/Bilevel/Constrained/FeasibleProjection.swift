@@ -31,8 +31,7 @@ struct FeasibleProjection {
     /// - Throws: `BilevelError.infeasible` when `Y(x)` is empty.
     func projectWithMultipliers(_ p: Tensor) throws -> (y: Tensor, equality: Tensor, inequality: Tensor) {
         let n = data.n
-        let identity = (0..<(n * n)).map { $0 / n == $0 % n ? 1.0 : 0.0 }
-        let solution = try QuadraticProgram(quadratic: identity, linear: p.scalars.map { -$0 }, constraints: data).solve()
+        let solution = try QuadraticProgram(quadratic: identityMatrix(n).scalars, linear: p.scalars.map { -$0 }, constraints: data).solve()
         return (Tensor(solution.y), Tensor(solution.equalityMultipliers), Tensor(solution.inequalityMultipliers))
     }
 

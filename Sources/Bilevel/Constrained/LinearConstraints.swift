@@ -22,7 +22,7 @@ public struct LinearConstraints {
     /// The box `lower ≤ y ≤ upper` on a vector of `n` entries, as `G = [I; −I]`, `h = [upper; −lower]`
     /// (rows `0..<n` are the upper bounds, rows `n..<2n` the lower bounds).
     public static func box(lower: Double, upper: Double, count n: Int) -> LinearConstraints {
-        let identity = Tensor(shape: [n, n]) { $0 / n == $0 % n ? 1 : 0 }
+        let identity = identityMatrix(n)
         let matrix = concatenate([identity, -identity])
         let rhs = Tensor((0..<(2 * n)).map { $0 < n ? upper : -lower })
         return LinearConstraints(inequality: { _ in (matrix, rhs) })
